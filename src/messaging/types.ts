@@ -69,3 +69,17 @@ export interface QueueFlags {
   /** `[oslo_messaging_rabbit] rabbit_transient_queues_ttl` seconds → `x-expires` on fanout and reply queues */
   readonly transientQueuesTtlSec: number;
 }
+
+/** The calling half of the RPC client, as the conductor client and the compute manager use it. */
+export interface RpcCaller {
+  /** CALL: resolves with the reply's result; rejects with RemoteFailure or MessagingTimeout. */
+  call(
+    context: RequestContext,
+    target: Target,
+    method: string,
+    args: Record<string, unknown>,
+    options?: { timeoutMs?: number },
+  ): Promise<unknown>;
+  /** CAST: resolves when the broker confirmed the publish. */
+  cast(context: RequestContext, target: Target, method: string, args: Record<string, unknown>): Promise<void>;
+}
