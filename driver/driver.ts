@@ -174,6 +174,9 @@ export interface InstanceDiagnostics {
   readonly configDrive: boolean;
 }
 
+/** Nova's libvirt driver caps console output the same way (MAX_CONSOLE_BYTES = 100 KiB). */
+export const MAX_CONSOLE_BYTES = 100 * 1024;
+
 export type LifecycleTransition = 'started' | 'stopped' | 'paused' | 'resumed' | 'suspended' | 'died';
 
 /** An event the runtime reports about an instance, whoever caused it (Nova or someone behind Nova's back). */
@@ -243,7 +246,10 @@ export interface ComputeDriver {
   /** Applies a new flavor's limits to an existing instance (same host). */
   changeFlavor(instance: InstanceRef, flavor: FlavorSpec): Promise<void>;
 
-  /** The instance's console output (container stdout+stderr); the last tailLines lines when given. */
+  /**
+   * The instance's console output (container stdout+stderr); the last tailLines lines when given. At most the last
+   * MAX_CONSOLE_BYTES bytes, so a chatty guest cannot blow up an RPC reply.
+   */
   getConsoleOutput(instance: InstanceRef, tailLines: number | null): Promise<string>;
   getDiagnostics(instance: InstanceRef): Promise<InstanceDiagnostics>;
 

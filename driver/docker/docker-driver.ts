@@ -1,0 +1,403 @@
+// DockerDriver: the runtime contract on the Docker Engine, one container `nova-<uuid>` per instance.
+
+import type { Readable } from 'node:stream';
+
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+
+import {
+  DriverError,
+  InstanceInvalidState,
+  InstanceNotFound,
+  InvalidImage,
+  POWER_STATE_NAMES,
+  PowerState,
+  type ComputeDriver,
+  type DriverCapabilities,
+  type FlavorSpec,
+  type HostResources,
+  type ImageSource,
+  type InstanceDiagnostics,
+  type InstanceInfo,
+  type InstanceRef,
+  type InstanceSpec,
+  type LifecycleEvent,
+  type RebootType,
+  type SnapshotTarget,
+  type SpawnOptions,
+} from '../driver';
+import { planPowerTransition, type PowerOperation } from '../power-transitions';
+import { consoleText } from './console-log';
+import { LABEL, containerCreateOptions, containerName, resourceLimits } from './container-config';
+import { instanceInfoOf, powerStateOf } from './container-state';
+import { connectDocker, type DockerConnection } from './docker-connection';
+import { dockerStatus, toDriverError } from './docker-errors';
+import { compileDockerOptions, type CompiledDockerOptions, type DockerDriverOptions } from './docker-options';
+import { diagnosticsOf, type StatsSample } from './diagnostics';
+import { containerPolicy } from './extra-specs';
+import { cpuInfoOf, diskSpaceOf, hostResourcesOf, type EngineInfo } from './host-resources';
+import { ImageCache, cachedImageRef } from './image-cache';
+import { LifecycleEventStream } from './lifecycle-events';
+import { SuspendMarkers } from './suspend-markers';
+
+/** How many containers listInstances inspects at once. */
+const INSPECT_CONCURRENCY = 8;
+
+export class DockerDriver implements ComputeDriver {
+  readonly type = 'docker';
+  readonly capabilities: DriverCapabilities = {
+    supportsPause: true,
+    supportsSuspend: true,
+    supportsSoftReboot: true,
+    supportsSnapshot: true,
+    // Rebuild is destroy + spawn, both of which this driver does.
+    supportsRebuild: true,
+    supportsResize: true,
+    supportsConsoleOutput: true,
+    supportsDiagnostics: true,
+    supportsAttachInterface: false,
+    supportsDeviceTagging: false,
+    supportsMultiattach: false,
+    supportsImageTypeRaw: true,
+    supportsImageTypeQcow2: false,
+  };
+
+  private readonly options: CompiledDockerOptions;
+  private readonly logger: Logger;
+  private readonly markers: SuspendMarkers;
+  private readonly listeners = new Set<(event: LifecycleEvent) => void>();
+  private runtime: { connection: DockerConnection; images: ImageCache; events: LifecycleEventStream; hostCpus: number } | null = null;
+
+  /** Validates the options; throws InvalidDockerOptions. Nothing is contacted before init(). */
+  constructor(options: DockerDriverOptions) {
+    this.options = compileDockerOptions(options);
+    this.logger = this.options.logger.child({ driver: 'docker' });
+    this.markers = new SuspendMarkers(this.options.stateDir);
+  }
+
+  /** The API version negotiated with the engine (after init). */
+  get apiVersion(): string {
+    return this.connected().connection.apiVersion;
+  }
+
+  async init(): Promise<void> {
+    if (this.runtime) return;
+    const connection = await connectDocker(this.options);
+    const info = await this.engineInfo(connection.docker);
+    await this.markers.load();
+    const events = new LifecycleEventStream({
+      docker: connection.docker,
+      logger: this.logger,
+      reconnectDelayMs: this.options.eventsReconnectDelayMs,
+      contextOf: (uuid, containerId, action) => this.eventContext(connection.docker, uuid, containerId, action),
+      emit: (event) => this.emit(event),
+    });
+    this.runtime = { connection, images: new ImageCache(connection.docker, this.logger), events, hostCpus: info.NCPU };
+    events.start();
+    this.logger.info(
+      { api_version: connection.apiVersion, server_version: connection.serverVersion, ncpu: info.NCPU },
+      'connected to the Docker Engine',
+    );
+  }
+
+  async close(): Promise<void> {
+    const runtime = this.runtime;
+    this.runtime = null;
+    await runtime?.events.close();
+  }
+
+  async getAvailableResource(): Promise<HostResources> {
+    const info = await this.engineInfo(this.docker);
+    const local = this.options.endpoint.kind === 'unix';
+    const [disk, cpuInfo] = await Promise.all([diskSpaceOf(info, local), cpuInfoOf(info.Architecture, info.NCPU, local)]);
+    return hostResourcesOf(info, disk, cpuInfo);
+  }
+
+  async listInstances(): Promise<InstanceInfo[]> {
+    let containers: Docker.ContainerInfo[];
+    try {
+      containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL.instanceUuid] } });
+    } catch (error) {
+      throw toDriverError(error, 'list containers');
+    }
+    // Only containers whose name matches their label: an image committed from one of ours carries the label too.
+    const ours = containers.filter((c) => c.Names.includes(`/${containerName(c.Labels[LABEL.instanceUuid] ?? '')}`));
+    const infos: InstanceInfo[] = [];
+    for (let i = 0; i < ours.length; i += INSPECT_CONCURRENCY) {
+      const batch = ours.slice(i, i + INSPECT_CONCURRENCY).map(async (c) => {
+        try {
+          const inspected = await this.docker.getContainer(c.Id).inspect();
+          return instanceInfoOf(inspected, this.markers.has(c.Labels[LABEL.instanceUuid] ?? ''));
+        } catch (error) {
+          if (dockerStatus(error) === 404) return null; // Removed since the listing.
+          throw toDriverError(error, 'inspect container');
+        }
+      });
+      for (const info of await Promise.all(batch)) if (info) infos.push(info);
+    }
+    return infos;
+  }
+
+  async getInfo(instance: InstanceRef): Promise<InstanceInfo> {
+    return instanceInfoOf(await this.inspect(instance), this.markers.has(instance.uuid));
+  }
+
+  async spawn(instance: InstanceSpec, image: ImageSource, options: SpawnOptions = {}): Promise<void> {
+    const log = this.logger.child({ instance_uuid: instance.uuid });
+    const { images, hostCpus } = this.connected();
+    // Everything that can be refused is refused before anything is downloaded or created.
+    if (image.containerFormat !== 'docker') {
+      throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
+    }
+    const policy = containerPolicy(instance.flavor, this.options);
+    const create = containerCreateOptions(instance, { ref: cachedImageRef(image), source: image }, policy, this.options, hostCpus);
+    if (create.skippedMetadataKeys.length) {
+      log.warn({ keys: create.skippedMetadataKeys }, 'metadata keys that are not environment variable names were not passed');
+    }
+    if (options.injectedFiles?.length) log.warn({ count: options.injectedFiles.length }, 'injected files are not supported by the docker driver; ignored');
+    if (options.adminPassword) log.warn('setting an admin password is not supported by the docker driver; ignored');
+
+    await images.ensure(image);
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer(create.body);
+    } catch (error) {
+      if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
+      throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
+    }
+    try {
+      await container.start();
+    } catch (error) {
+      // Spawn leaves nothing behind: the container goes with the failure.
+      await container.remove({ force: true, v: true }).catch((cleanup: unknown) => {
+        if (dockerStatus(cleanup) !== 404) log.error({ err: cleanup }, 'could not remove the container of a failed spawn');
+      });
+      throw toDriverError(error, `start of ${containerName(instance.uuid)}`);
+    }
+    log.info({ container_id: container.id, image_id: image.id }, 'instance spawned');
+  }
+
+  async destroy(instance: InstanceRef): Promise<void> {
+    try {
+      await this.container(instance).remove({ force: true, v: true });
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw toDriverError(error, 'destroy', instance.uuid);
+    }
+    await this.markers.clear(instance.uuid);
+  }
+
+  async powerOff(instance: InstanceRef, timeoutSec: number): Promise<void> {
+    if (!(await this.plan(instance, 'powerOff'))) return;
+    await this.call(instance, 'stop', (c) => c.stop({ t: Math.max(0, Math.round(timeoutSec)) }));
+    await this.markers.clear(instance.uuid);
+  }
+
+  async powerOn(instance: InstanceRef): Promise<void> {
+    if (!(await this.plan(instance, 'powerOn'))) return;
+    await this.call(instance, 'start', (c) => c.start());
+  }
+
+  async reboot(instance: InstanceRef, type: RebootType, timeoutSec: number): Promise<void> {
+    const state = await this.powerState(instance);
+    if (type === 'SOFT' && state === PowerState.RUNNING) {
+      await this.call(instance, 'restart', (c) => c.restart({ t: Math.max(0, Math.round(timeoutSec)) }));
+      return;
+    }
+    // HARD, or SOFT of an instance that is not running (as libvirt falls back to a hard reboot): kill, then start.
+    if (state === PowerState.RUNNING || state === PowerState.PAUSED || state === PowerState.SUSPENDED) {
+      await this.call(instance, 'kill', (c) => c.kill());
+    }
+    await this.markers.clear(instance.uuid);
+    await this.call(instance, 'start', (c) => c.start());
+  }
+
+  async pause(instance: InstanceRef): Promise<void> {
+    if (!(await this.plan(instance, 'pause'))) return;
+    await this.call(instance, 'pause', (c) => c.pause());
+  }
+
+  async unpause(instance: InstanceRef): Promise<void> {
+    if (!(await this.plan(instance, 'unpause'))) return;
+    await this.call(instance, 'unpause', (c) => c.unpause());
+  }
+
+  async suspend(instance: InstanceRef): Promise<void> {
+    if (!(await this.plan(instance, 'suspend'))) return;
+    // The marker first, so the `pause` event is already reported as `suspended`.
+    await this.markers.mark(instance.uuid);
+    try {
+      await this.call(instance, 'pause', (c) => c.pause());
+    } catch (error) {
+      await this.markers.clear(instance.uuid);
+      throw error;
+    }
+  }
+
+  async resume(instance: InstanceRef): Promise<void> {
+    if (!(await this.plan(instance, 'resume'))) return;
+    await this.call(instance, 'unpause', (c) => c.unpause());
+    await this.markers.clear(instance.uuid);
+  }
+
+  async snapshot(instance: InstanceRef, target: SnapshotTarget): Promise<void> {
+    const log = this.logger.child({ instance_uuid: instance.uuid, image_id: target.imageId });
+    const container = await this.inspect(instance);
+    let committed: string;
+    try {
+      committed = ((await this.docker.getContainer(container.Id).commit({ pause: true })) as { Id: string }).Id;
+    } catch (error) {
+      throw toDriverError(error, 'commit', instance.uuid);
+    }
+    try {
+      await target.updateTaskState('image_pending_upload');
+      let archive: Readable;
+      try {
+        // Saved by id, so the archive names no repository.
+        archive = (await this.docker.getImage(committed).get()) as Readable;
+      } catch (error) {
+        throw toDriverError(error, 'save of the snapshot');
+      }
+      await target.updateTaskState('image_uploading');
+      try {
+        await target.upload(archive);
+      } finally {
+        archive.destroy();
+      }
+      log.info({ docker_image: committed }, 'snapshot uploaded');
+    } finally {
+      await this.docker.getImage(committed).remove({ force: true }).catch((error: unknown) => {
+        log.warn({ err: error, docker_image: committed }, 'could not remove the committed snapshot image');
+      });
+    }
+  }
+
+  async changeFlavor(instance: InstanceRef, flavor: FlavorSpec): Promise<void> {
+    const policy = containerPolicy(flavor, this.options);
+    const container = await this.inspect(instance);
+    const current = container.HostConfig;
+    // Capabilities and the root filesystem's mode are fixed at creation; only a rebuild can change them.
+    const sameCaps = sameSet(current.CapAdd ?? [], policy.capAdd);
+    if (!sameCaps || Boolean(current.ReadonlyRootfs) !== policy.readOnlyRootFilesystem) {
+      throw new DriverError(
+        `Flavor ${flavor.name} changes the capabilities or the root filesystem mode of instance ${instance.uuid}, which needs a rebuild`,
+      );
+    }
+    const limits = resourceLimits(flavor, policy, this.connected().hostCpus);
+    await this.call(instance, 'update', (c) => c.update(limits));
+  }
+
+  async getConsoleOutput(instance: InstanceRef, tailLines: number | null): Promise<string> {
+    const container = await this.inspect(instance);
+    // Without `tail`, Docker returns the whole log.
+    const tail = tailLines === null ? {} : { tail: Math.max(0, Math.floor(tailLines)) };
+    try {
+      const raw = await this.docker.getContainer(container.Id).logs({ stdout: true, stderr: true, follow: false, ...tail });
+      return consoleText(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+    } catch (error) {
+      throw toDriverError(error, 'logs', instance.uuid);
+    }
+  }
+
+  async getDiagnostics(instance: InstanceRef): Promise<InstanceDiagnostics> {
+    const container = await this.inspect(instance);
+    let stats: StatsSample;
+    try {
+      // One sample, without waiting for a second one to compute rates.
+      stats = (await this.docker.getContainer(container.Id).stats({ stream: false, 'one-shot': true })) as unknown as StatsSample;
+    } catch (error) {
+      throw toDriverError(error, 'stats', instance.uuid);
+    }
+    return diagnosticsOf(container, stats, powerStateOf(container.State, this.markers.has(instance.uuid)), new Date());
+  }
+
+  onLifecycleEvent(listener: (event: LifecycleEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+
+  private connected(): NonNullable<DockerDriver['runtime']> {
+    if (!this.runtime) throw new DriverError('The docker driver is not initialised (call init() first)');
+    return this.runtime;
+  }
+
+  private get docker(): Docker {
+    return this.connected().connection.docker;
+  }
+
+  private container(instance: InstanceRef): Docker.Container {
+    return this.docker.getContainer(containerName(instance.uuid));
+  }
+
+  /** The instance's container; InstanceNotFound when it is missing or is not one of ours. */
+  private async inspect(instance: InstanceRef): Promise<Docker.ContainerInspectInfo> {
+    let container: Docker.ContainerInspectInfo;
+    try {
+      container = await this.container(instance).inspect();
+    } catch (error) {
+      throw toDriverError(error, 'inspect', instance.uuid);
+    }
+    if (container.Config.Labels?.[LABEL.instanceUuid] !== instance.uuid) throw new InstanceNotFound(instance.uuid);
+    return container;
+  }
+
+  private async powerState(instance: InstanceRef): Promise<PowerState> {
+    return (await this.getInfo(instance)).powerState;
+  }
+
+  /** True when the operation must act; false for a no-op; throws InstanceInvalidState. */
+  private async plan(instance: InstanceRef, operation: PowerOperation): Promise<boolean> {
+    return planPowerTransition(instance.uuid, operation, await this.powerState(instance)) === 'act';
+  }
+
+  /** Runs one container call; 304 (already in that state) is success, 409 means the state changed under us. */
+  private async call(instance: InstanceRef, what: string, action: (c: Docker.Container) => Promise<unknown>): Promise<void> {
+    try {
+      await action(this.container(instance));
+    } catch (error) {
+      if (dockerStatus(error) === 304) return;
+      if (dockerStatus(error) === 409) {
+        const state = await this.powerState(instance).catch(() => null);
+        throw new InstanceInvalidState(instance.uuid, state === null ? 'changing' : POWER_STATE_NAMES[state], what);
+      }
+      throw toDriverError(error, what, instance.uuid);
+    }
+  }
+
+  private async engineInfo(docker: Docker): Promise<EngineInfo> {
+    try {
+      return (await docker.info()) as EngineInfo;
+    } catch (error) {
+      throw toDriverError(error, 'info');
+    }
+  }
+
+  private async eventContext(docker: Docker, uuid: string, containerId: string, action: string) {
+    const suspended = this.markers.has(uuid);
+    if (action !== 'die') return { suspended, crashed: false };
+    try {
+      const state = (await docker.getContainer(containerId).inspect()).State;
+      return { suspended, crashed: state.OOMKilled || state.Dead };
+    } catch {
+      // Removed already (destroy): an ordinary stop.
+      return { suspended, crashed: false };
+    }
+  }
+
+  private emit(event: LifecycleEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({ err: error, instance_uuid: event.uuid }, 'lifecycle event listener failed');
+      }
+    }
+  }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a.map((cap) => cap.toUpperCase().replace(/^CAP_/, '')));
+  const right = new Set(b);
+  return left.size === right.size && [...right].every((cap) => left.has(cap));
+}

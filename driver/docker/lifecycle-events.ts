@@ -1,0 +1,168 @@
+// Docker's event stream for our containers → LifecycleEvents, whoever caused the change. The stream is re-opened
+// with backoff when it breaks (dockerd restart), resuming just after the last event seen so none is lost.
+//
+// Only start, die, pause and unpause are asked for: `die` comes with every exit (stop, kill, OOM kill, the guest
+// ending), so `stop`, `kill` and `oom` would only repeat it; whether an exit was a crash is read from the container.
+// `docker commit` (snapshot) pauses the container briefly, so a snapshot of a running instance reports
+// paused/resumed; the manager ignores lifecycle events while a task is in progress, as Nova does.
+
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+
+import type { LifecycleEvent, LifecycleTransition } from '../driver';
+import { LABEL } from './container-config';
+
+const EVENTS = ['start', 'die', 'pause', 'unpause'];
+const MAX_RECONNECT_DELAY_MS = 30_000;
+
+/** The fields of a Docker event we read. */
+export interface DockerEvent {
+  readonly Type?: string;
+  readonly Action?: string;
+  readonly id?: string;
+  readonly time?: number;
+  readonly Actor?: { readonly ID?: string; readonly Attributes?: Readonly<Record<string, string>> };
+}
+
+/** What the mapping needs to know about the container at the time of the event. */
+export interface EventContext {
+  readonly suspended: boolean;
+  /** For `die`: whether the container is dead or was OOM-killed. */
+  readonly crashed: boolean;
+}
+
+export function transitionOf(action: string, context: EventContext): LifecycleTransition | null {
+  switch (action) {
+    case 'start':
+      return 'started';
+    case 'die':
+      return context.crashed ? 'died' : 'stopped';
+    case 'pause':
+      return context.suspended ? 'suspended' : 'paused';
+    case 'unpause':
+      return 'resumed';
+    default:
+      return null;
+  }
+}
+
+export interface LifecycleEventStreamOptions {
+  readonly docker: Docker;
+  readonly logger: Logger;
+  readonly reconnectDelayMs: number;
+  /** Reads what transitionOf needs; called in event order, one event at a time. */
+  readonly contextOf: (uuid: string, containerId: string, action: string) => Promise<EventContext>;
+  readonly emit: (event: LifecycleEvent) => void;
+}
+
+export class LifecycleEventStream {
+  private stream: NodeJS.ReadableStream | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private delayMs: number;
+  /** Resume point for the next open: the last event's timeNano + 1 ns, as Docker's `seconds.nanos`. */
+  private since: string | null = null;
+  /** Events are mapped one at a time, in stream order (a `die` must not overtake the `start` after it). */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: LifecycleEventStreamOptions) {
+    this.delayMs = options.reconnectDelayMs;
+  }
+
+  start(): void {
+    this.open();
+  }
+
+  /** Stops the stream and any pending re-open. Events already being mapped are still delivered. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const stream = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
+    this.stream = null;
+    stream?.destroy?.();
+    await this.queue;
+  }
+
+  private open(): void {
+    const filters = { type: ['container'], label: [LABEL.instanceUuid], event: EVENTS };
+    // dockerode's types want a number for `since`; Docker takes `seconds.nanoseconds`, which keeps the resume exact.
+    const query = (this.since === null ? { filters } : { filters, since: this.since }) as Docker.GetEventsOptions;
+    this.options.docker.getEvents(query).then(
+      (stream) => this.attach(stream),
+      (error: unknown) => this.reconnect(error),
+    );
+  }
+
+  private attach(stream: NodeJS.ReadableStream): void {
+    if (this.closed) {
+      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+      return;
+    }
+    this.stream = stream;
+    this.delayMs = this.options.reconnectDelayMs;
+    this.options.logger.debug('docker event stream open');
+    let buffered = '';
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line) this.receive(line);
+      }
+    });
+    let ended = false;
+    const onEnd = (error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      if (this.stream === stream) this.stream = null;
+      if (!this.closed) this.reconnect(error ?? new Error('the event stream ended'));
+    };
+    stream.on('end', () => onEnd());
+    stream.on('close', () => onEnd());
+    stream.on('error', (error: unknown) => onEnd(error));
+  }
+
+  private reconnect(error: unknown): void {
+    if (this.closed) return;
+    this.options.logger.warn({ err: error, retry_in_ms: this.delayMs }, 'docker event stream broken; re-opening');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (!this.closed) this.open();
+    }, this.delayMs);
+    this.delayMs = Math.min(this.delayMs * 2, MAX_RECONNECT_DELAY_MS);
+  }
+
+  private receive(line: string): void {
+    let event: DockerEvent;
+    try {
+      event = JSON.parse(line) as DockerEvent;
+    } catch {
+      this.options.logger.warn({ line: line.slice(0, 200) }, 'unparseable docker event ignored');
+      return;
+    }
+    // timeNano exceeds a double's precision; read it from the text.
+    const timeNano = /"timeNano":(\d+)/.exec(line)?.[1];
+    if (timeNano) this.since = resumePoint(timeNano);
+    const uuid = event.Actor?.Attributes?.[LABEL.instanceUuid];
+    const containerId = event.Actor?.ID ?? event.id;
+    const action = event.Action;
+    if (event.Type !== 'container' || !uuid || !containerId || !action) return;
+    const at = timeNano ? new Date(Number(BigInt(timeNano) / 1_000_000n)) : new Date((event.time ?? 0) * 1000);
+    this.queue = this.queue.then(async () => {
+      try {
+        const transition = transitionOf(action, await this.options.contextOf(uuid, containerId, action));
+        if (transition) this.options.emit({ uuid, transition, at });
+      } catch (error) {
+        this.options.logger.warn({ err: error, instance_uuid: uuid, action }, 'docker event could not be mapped');
+      }
+    });
+  }
+}
+
+/** `seconds.nanoseconds` of timeNano + 1 ns: Docker's `since` is inclusive. */
+export function resumePoint(timeNano: string): string {
+  const next = BigInt(timeNano) + 1n;
+  return `${next / 1_000_000_000n}.${(next % 1_000_000_000n).toString().padStart(9, '0')}`;
+}
