@@ -68,6 +68,23 @@ export interface QueueFlags {
   readonly quorumQueues: boolean;
   /** `[oslo_messaging_rabbit] rabbit_transient_queues_ttl` seconds → `x-expires` on fanout and reply queues */
   readonly transientQueuesTtlSec: number;
+  /** `[oslo_messaging_rabbit] rabbit_quorum_delivery_limit` → `x-delivery-limit` on quorum queues (0 = unset) */
+  readonly quorumDeliveryLimit?: number;
+  /** `[oslo_messaging_rabbit] rabbit_quroum_max_memory_length` (sic) → `x-max-in-memory-length` (0 = unset) */
+  readonly quorumMaxMemoryLength?: number;
+  /** `[oslo_messaging_rabbit] rabbit_quroum_max_memory_bytes` (sic) → `x-max-in-memory-bytes` (0 = unset) */
+  readonly quorumMaxMemoryBytes?: number;
+}
+
+/** Per-call options of RpcCaller.call. */
+export interface CallOptions {
+  /** Overall reply timeout (oslo `timeout`; default `[DEFAULT] rpc_response_timeout` = 60 s); also the `expiration`. */
+  readonly timeoutMs?: number;
+  /**
+   * oslo `call_monitor_timeout`: sent as `_timeout`; the server then heartbeats every half of it and the call fails
+   * early if the heartbeats stop. Integer seconds ≥ 2 to be useful.
+   */
+  readonly callMonitorTimeoutSec?: number;
 }
 
 /** The calling half of the RPC client, as the conductor client and the compute manager use it. */
@@ -78,7 +95,7 @@ export interface RpcCaller {
     target: Target,
     method: string,
     args: Record<string, unknown>,
-    options?: { timeoutMs?: number },
+    options?: CallOptions,
   ): Promise<unknown>;
   /** CAST: resolves when the broker confirmed the publish. */
   cast(context: RequestContext, target: Target, method: string, args: Record<string, unknown>): Promise<void>;
