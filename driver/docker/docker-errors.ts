@@ -8,6 +8,9 @@ const CONNECTION_ERRORS = new Set([
   'EAI_AGAIN', 'ENOTFOUND', 'ECONNABORTED',
 ]);
 
+/** OpenSSL verification failures and Node's TLS errors: the engine cannot be trusted, so it is not usable. */
+const TLS_ERROR = /^(ERR_TLS|ERR_SSL|EPROTO$)|CERT|UNABLE_TO_|SELF_SIGNED/;
+
 /** The HTTP status of a Docker API failure, or null for transport errors. */
 export function dockerStatus(error: unknown): number | null {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -26,7 +29,7 @@ export function isUnavailable(error: unknown): boolean {
   const status = dockerStatus(error);
   if (status !== null) return status >= 500;
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && (CONNECTION_ERRORS.has(code) || code.startsWith('ERR_TLS') || code.includes('CERT'))) return true;
+  if (typeof code === 'string' && (CONNECTION_ERRORS.has(code) || TLS_ERROR.test(code))) return true;
   return error instanceof Error && /socket hang up|certificate|self.signed/i.test(error.message);
 }
 
