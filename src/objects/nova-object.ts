@@ -175,10 +175,17 @@ export class NovaObject<F extends object = Record<string, unknown>> {
     this.#snapshotTracked(fields);
   }
 
-  /** The wire form: set fields only, `nova_object.changes` only when something changed (§2.1). */
+  /**
+   * The wire form: set fields only, in the class's field order as Python sends them (fields this release does not
+   * know last), `nova_object.changes` only when something changed (§2.1).
+   */
   toPrimitive(): NovaObjectPrimitive {
     const data: Record<string, unknown> = {};
-    for (const [field, slot] of this.#slots) data[field] = this.#encodeSlot(field, slot);
+    for (const field of this.#spec?.fields.keys() ?? []) {
+      const slot = this.#slots.get(field);
+      if (slot) data[field] = this.#encodeSlot(field, slot);
+    }
+    for (const [field, slot] of this.#slots) if (!Object.hasOwn(data, field)) data[field] = this.#encodeSlot(field, slot);
     const primitive: NovaObjectPrimitive = {
       'nova_object.name': this.name,
       'nova_object.namespace': OBJECT_NAMESPACE,

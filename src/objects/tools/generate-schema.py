@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Writes src/objects/object-schema.ts from the installed Nova's object registry.
 
-Run with Debian's interpreter (it has python3-nova): /usr/bin/python3 src/objects/tools/generate-schema.py
+Run with Debian's interpreter (it has python3-nova): /usr/bin/python3 src/objects/tools/generate-schema.py [OUTPUT]
 The output is the single table of nova_object classes, versions and field types that src/objects reads; it is
-committed, so Berth builds without Python. Re-run it when the target Nova release changes.
+committed, so Berth builds without Python. Re-run it when the target Nova release changes. OUTPUT (default: the
+committed file) lets a test compare a fresh run with the committed table.
 """
 import json
 import os
@@ -20,7 +21,7 @@ from oslo_versionedobjects import fields as ovo_fields
 
 objects.register_all()
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'object-schema.ts')
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'object-schema.ts')
 
 # Classes whose obj_what_changed() also compares these fields against the value last received or reset (so an
 # in-place edit of the dict counts as a change). That logic is code, not data, so it is listed here and checked.

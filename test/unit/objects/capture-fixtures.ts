@@ -22,7 +22,9 @@ function repoRoot(): string {
   }
 }
 
-export const CAPTURES_DIR = process.env['BERTH_CAPTURES_DIR'] ?? resolve(repoRoot(), '../shared/lab/captures');
+/** The repository (the directory of package.json above this file). */
+export const REPO_ROOT = repoRoot();
+export const CAPTURES_DIR = process.env['BERTH_CAPTURES_DIR'] ?? resolve(REPO_ROOT, '../shared/lab/captures');
 
 let published: CapturedMessage[] | undefined;
 
