@@ -105,7 +105,8 @@ function adjustServiceDownTime(config: MutableBerthConfig, logger: Logger): void
   const adjusted = Math.trunc(defaults.report_interval * 2.5);
   logger.warn(
     { service_down_time: defaults.service_down_time, report_interval: defaults.report_interval, adjusted },
-    `[DEFAULT] report_interval must be less than service_down_time: using service_down_time = ${adjusted}, as Nova does`,
+    '[DEFAULT] report_interval must be less than service_down_time: ' +
+      `using service_down_time = ${adjusted}, as Nova does`,
   );
   defaults.service_down_time = adjusted;
 }

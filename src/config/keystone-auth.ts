@@ -44,8 +44,14 @@ export function keystoneAuthOptions(service: string, credentialNote = '') {
     password: option(string(), { help: "The user's password.", secret: true }),
     user_domain_name: option(string(), { help: "Name of the user's domain." }),
     user_domain_id: option(string(), { help: "ID of the user's domain." }),
-    project_name: option(string(), { help: 'Project to scope the token to.', deprecatedNames: [{ name: 'tenant_name' }] }),
-    project_id: option(string(), { help: 'Project ID to scope the token to.', deprecatedNames: [{ name: 'tenant_id' }] }),
+    project_name: option(string(), {
+      help: 'Project to scope the token to.',
+      deprecatedNames: [{ name: 'tenant_name' }],
+    }),
+    project_id: option(string(), {
+      help: 'Project ID to scope the token to.',
+      deprecatedNames: [{ name: 'tenant_id' }],
+    }),
     project_domain_name: option(string(), { help: "Name of the project's domain." }),
     project_domain_id: option(string(), { help: "ID of the project's domain." }),
     domain_name: option(string(), { help: 'Domain to scope the token to (instead of a project).' }),
@@ -54,7 +60,9 @@ export function keystoneAuthOptions(service: string, credentialNote = '') {
       help: "Domain of the user and the project when user_domain_* or project_domain_* are not set.",
     }),
     default_domain_id: option(string(), { help: 'Like default_domain_name, by ID.' }),
-    system_scope: option(choice(['all']), { help: 'Scope the token to the whole system ("all") instead of a project.' }),
+    system_scope: option(choice(['all']), {
+      help: 'Scope the token to the whole system ("all") instead of a project.',
+    }),
     application_credential_id: option(string(), { help: 'Application credential ID.' }),
     application_credential_name: option(string(), { help: 'Application credential name (needs the user).' }),
     application_credential_secret: option(string(), { help: 'Application credential secret.', secret: true }),
@@ -91,7 +99,9 @@ export function hasCredential(auth: KeystoneAuthConfig): boolean {
 export function checkCredential(section: string, auth: KeystoneAuthConfig, why: string): void {
   const fail = (message: string, option: string): ConfigError =>
     new ConfigError(`[${section}] ${message}`, { section, option });
-  const missing = (name: string, when: string): ConfigError => fail(`${name} is required ${when}`, name.split(' ')[0] as string);
+  // "username (or user_id)" names the option username.
+  const missing = (name: string, when: string): ConfigError =>
+    fail(`${name} is required ${when}`, name.split(' ')[0] as string);
   const type = auth.auth_type;
   if (type === null) throw missing('auth_type', `(${why})`);
   const forType = `when auth_type = ${type}`;

@@ -146,7 +146,8 @@ export class OptionResolver implements OptionLookup {
       if (!(error instanceof OptionValueError)) throw error;
       // The value as written, not as expanded: a "$" reference may have pulled in a secret.
       const shown = option.secret ? '(a secret: value not shown)' : `= ${JSON.stringify(at.value)}`;
-      throw new ConfigError(`${label(section, name)} ${shown} at ${at.file}:${at.line} is not valid: ${error.message}`, {
+      const where = `at ${at.file}:${at.line}`;
+      throw new ConfigError(`${label(section, name)} ${shown} ${where} is not valid: ${error.message}`, {
         section,
         option: name,
       });
@@ -187,8 +188,11 @@ export class OptionResolver implements OptionLookup {
         );
       }
     }
+    // In a secret, "$name" is probably part of the password itself: say so without repeating it.
+    const what = schemaOption(section, name)?.secret === true ? 'a "$" name' : `$${reference}, which is`;
     throw new ConfigError(
-      `${label(section, name)} at ${at.file}:${at.line} refers to $${reference}, which is not set in any config file`,
+      `${label(section, name)} at ${at.file}:${at.line} refers to ${what} not set in any config file ` +
+        '(write "$$" for a literal "$")',
       { section, option: name },
     );
   }

@@ -208,7 +208,7 @@ export const transportUrl: ValueType<string> = {
   format: (value) => value,
 };
 
-/** Docker's -H address: a unix socket path, or a TCP endpoint (https:// or tcp://, which means TLS if certs are set). */
+/** Docker's -H address: a unix socket, or a TCP endpoint (https://, or tcp:// which means TLS when certs are set). */
 const DOCKER_HOST_EXPECTED = 'unix:///path/to/docker.sock, tcp://host:port or https://host:port';
 
 export const dockerHostUrl: ValueType<string> = {

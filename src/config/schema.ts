@@ -298,7 +298,10 @@ const osloMessagingNotifications = {
     ],
   }),
   transport_url: option(transportUrl, {
-    default: derived('the value of [DEFAULT] transport_url', (lookup) => lookup.get('DEFAULT', 'transport_url') as string),
+    default: derived(
+      'the value of [DEFAULT] transport_url',
+      (lookup) => lookup.get('DEFAULT', 'transport_url') as string,
+    ),
     secret: true,
     help: 'The RabbitMQ for notifications, if not the RPC one.',
     deprecatedNames: [{ section: 'DEFAULT', name: 'notification_transport_url' }],

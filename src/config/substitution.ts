@@ -1,5 +1,6 @@
 // oslo.config expands "$name", "${name}" and "${section.name}" in option values (Python string.Template with
-// safe_substitute); "$$" and "\$" stand for a literal "$". Nova reads a password "pa$$word" as "pa$word", so we must too.
+// safe_substitute); "$$" and "\$" stand for a literal "$". Nova reads a password "pa$$word" as "pa$word", and so
+// must we.
 const TEMPLATE = /\$(?:(\$)|([_a-z][._a-z0-9]*)|\{([_a-z][._a-z0-9]*)\})/gi;
 
 /**

@@ -27,7 +27,10 @@ describe('config/cli-args', () => {
   };
   for (const [name, [argv, message]] of Object.entries(errors)) {
     it(`rejects ${name}`, () => {
-      assert.throws(() => parseArgs(argv), (error: unknown) => error instanceof UsageError && error.message === message);
+      assert.throws(
+        () => parseArgs(argv),
+        (error: unknown) => error instanceof UsageError && error.message === message,
+      );
     });
   }
 

@@ -92,7 +92,8 @@ describe('config/config-rules', () => {
       const f = tempFiles({ 'cert.pem': 'cert' });
       rejects(
         [`[oslo_messaging_rabbit]\nssl = true\nssl_cert_file = ${f['cert.pem']}\n`],
-        '[oslo_messaging_rabbit] ssl_key_file is missing: a client certificate needs both ssl_cert_file and ssl_key_file',
+        '[oslo_messaging_rabbit] ssl_key_file is missing: a client certificate needs both ssl_cert_file and ' +
+          'ssl_key_file',
         ['oslo_messaging_rabbit', 'ssl_key_file'],
       );
     });
@@ -118,7 +119,10 @@ describe('config/config-rules', () => {
     const incomplete: Record<string, [string, string]> = {
       'no password': ['password =\n', '[placement] password is required when auth_type = password'],
       'no auth_url': ['auth_url =\n', '[placement] auth_url is required when auth_type = password'],
-      'no user domain': ['user_domain_name =\n', '[placement] user_domain_name (or user_domain_id) is required with username'],
+      'no user domain': [
+        'user_domain_name =\n',
+        '[placement] user_domain_name (or user_domain_id) is required with username',
+      ],
       'a project without its domain': [
         'project_domain_name =\n',
         '[placement] project_domain_name (or project_domain_id) is required with project_name',
@@ -150,14 +154,17 @@ describe('config/config-rules', () => {
     });
 
     it('user_id, project_id and system_scope stand in for names and domains', () => {
-      const { config } = load('[placement]\nusername =\nuser_domain_name =\nuser_id = u1\nproject_name =\nsystem_scope = all\n');
+      const { config } = load(
+        '[placement]\nusername =\nuser_domain_name =\nuser_id = u1\nproject_name =\nsystem_scope = all\n',
+      );
       assert.equal(config.placement.user_id, 'u1');
       assert.equal(config.placement.system_scope, 'all');
     });
 
     it('application credentials: an id, or a name with its user', () => {
       const appCred = '[placement]\nauth_type = v3applicationcredential\napplication_credential_secret = acs\n';
-      assert.equal(load(`${appCred}application_credential_id = ac1\n`).config.placement.auth_type, 'v3applicationcredential');
+      const byId = load(`${appCred}application_credential_id = ac1\n`).config.placement;
+      assert.equal(byId.auth_type, 'v3applicationcredential');
       assert.equal(
         load(`${appCred}application_credential_name = ac\nuser_id = u1\n`).config.placement.application_credential_name,
         'ac',
@@ -185,9 +192,13 @@ describe('config/config-rules', () => {
     });
 
     it('[glance] with a credential keeps its own, and it must be complete', () => {
-      const own = load(PLACEMENT.replace('[placement]', '[glance]').replace('username = placement', 'username = glance'));
+      const glance = PLACEMENT.replace('[placement]', '[glance]').replace('username = placement', 'username = glance');
+      const own = load(glance);
       assert.equal(own.config.glance.username, 'glance');
-      rejects(['[glance]\nusername = glance\n'], '[glance] auth_type is required (other [glance] credential options are set)');
+      rejects(
+        ['[glance]\nusername = glance\n'],
+        '[glance] auth_type is required (other [glance] credential options are set)',
+      );
     });
 
     it('[glance] and [service_user] both without a credential stop start-up', () => {
@@ -209,7 +220,9 @@ describe('config/config-rules', () => {
     });
 
     it('the applicationcredential alias is accepted', () => {
-      const text = '[placement]\nauth_type = applicationcredential\napplication_credential_id = a\napplication_credential_secret = s\n';
+      const text =
+        '[placement]\nauth_type = applicationcredential\napplication_credential_id = a\n' +
+        'application_credential_secret = s\n';
       assert.equal(load(text).config.placement.auth_type, 'applicationcredential');
     });
   });

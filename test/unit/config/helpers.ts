@@ -19,7 +19,8 @@ export interface CapturedLogger {
 
 export function captureLogger(): CapturedLogger {
   const lines: LogLine[] = [];
-  const logger = createLogger({ level: 'trace', destination: { write: (line: string) => lines.push(JSON.parse(line)) } });
+  const destination = { write: (line: string) => lines.push(JSON.parse(line)) };
+  const logger = createLogger({ level: 'trace', destination });
   return { logger, lines, at: (level) => lines.filter((line) => line.level === level) };
 }
 

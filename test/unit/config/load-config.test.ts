@@ -159,13 +159,16 @@ describe('config/load-config', () => {
     it('give the notifications their own transport_url only when set', () => {
       const url = 'rabbit://n:n@10.0.0.9:5672/notify';
       assert.equal(
-        load(`[oslo_messaging_notifications]\ntransport_url = ${url}\n`).config.oslo_messaging_notifications.transport_url,
+        load(`[oslo_messaging_notifications]\ntransport_url = ${url}\n`).config.oslo_messaging_notifications
+          .transport_url,
         url,
       );
     });
 
     it('treat an empty value of an option without a fixed default as unset', () => {
-      const { config: c } = load('[DEFAULT]\nhost = h1\nhypervisor_hostname =\ncpu_allocation_ratio =\n[placement]\ntimeout =\n');
+      const { config: c } = load(
+        '[DEFAULT]\nhost = h1\nhypervisor_hostname =\ncpu_allocation_ratio =\n[placement]\ntimeout =\n',
+      );
       assert.equal(c.DEFAULT.hypervisor_hostname, 'h1');
       assert.equal(c.DEFAULT.cpu_allocation_ratio, null);
       assert.equal(c.placement.timeout, null);
@@ -178,11 +181,12 @@ describe('config/load-config', () => {
       assert.equal(config.DEFAULT.sync_power_state_interval, -1);
       assert.equal(config.DEFAULT.report_interval, 5);
       const at = 'at test-1.conf:2 is not valid';
-      rejects('[DEFAULT]\nreport_interval = ten\n', `[DEFAULT] report_interval = "ten" ${at}: expected an integer >= 1`);
-      rejects('[DEFAULT]\nreport_interval = 0\n', `[DEFAULT] report_interval = "0" ${at}: expected an integer >= 1`);
-      rejects('[DEFAULT]\nreport_interval = 1.5\n', `[DEFAULT] report_interval = "1.5" ${at}: expected an integer >= 1`);
-      rejects('[DEFAULT]\nreport_interval = 0x10\n', `[DEFAULT] report_interval = "0x10" ${at}: expected an integer >= 1`);
-      rejects('[DEFAULT]\nreport_interval =\n', `[DEFAULT] report_interval = "" ${at}: expected an integer >= 1`);
+      for (const bad of ['ten', '0', '1.5', '0x10', '']) {
+        rejects(
+          `[DEFAULT]\nreport_interval = ${bad}\n`,
+          `[DEFAULT] report_interval = "${bad}" ${at}: expected an integer >= 1`,
+        );
+      }
       rejects('[docker]\npids_limit = 0\n', `[docker] pids_limit = "0" ${at}: expected an integer >= 1`);
       rejects(
         '[DEFAULT]\nupdate_resources_interval = 99999999999999999999\n',
@@ -191,7 +195,9 @@ describe('config/load-config', () => {
     });
 
     it('floats: decimals and exponents, finite, bounded', () => {
-      const { config } = load('[DEFAULT]\ncpu_allocation_ratio = 2\nram_allocation_ratio = .5\ndisk_allocation_ratio = 1e1\n');
+      const { config } = load(
+        '[DEFAULT]\ncpu_allocation_ratio = 2\nram_allocation_ratio = .5\ndisk_allocation_ratio = 1e1\n',
+      );
       assert.equal(config.DEFAULT.cpu_allocation_ratio, 2);
       assert.equal(config.DEFAULT.ram_allocation_ratio, 0.5);
       assert.equal(config.DEFAULT.disk_allocation_ratio, 10);
@@ -212,7 +218,8 @@ describe('config/load-config', () => {
       }
       rejects(
         '[DEFAULT]\ndebug = maybe\n',
-        '[DEFAULT] debug = "maybe" at test-1.conf:2 is not valid: expected a boolean (true/false, yes/no, on/off or 1/0)',
+        '[DEFAULT] debug = "maybe" at test-1.conf:2 is not valid: ' +
+          'expected a boolean (true/false, yes/no, on/off or 1/0)',
       );
     });
 
@@ -262,7 +269,8 @@ describe('config/load-config', () => {
       for (const bad of ['127.0.0.1:5000', 'ftp://keystone/', 'http://']) {
         rejects(
           `[placement]\nauth_url = ${bad}\n`,
-          `[placement] auth_url = "${bad}" at test-1.conf:2 is not valid: expected a http:// or https:// URL with a host`,
+          `[placement] auth_url = "${bad}" at test-1.conf:2 is not valid: ` +
+            'expected a http:// or https:// URL with a host',
         );
       }
     });
@@ -346,7 +354,8 @@ describe('config/load-config', () => {
       rejects(
         '[oslo_messaging_notifications]\ndriver = messagingv2\ndriver = kafka\n',
         '[oslo_messaging_notifications] driver = "kafka" at test-1.conf:3 is not valid: ' +
-          'expected a comma-separated list of notification drivers; item 1: expected one of messagingv2, messaging, noop, log',
+          'expected a comma-separated list of notification drivers; ' +
+          'item 1: expected one of messagingv2, messaging, noop, log',
       );
     });
   });
@@ -374,7 +383,9 @@ describe('config/load-config', () => {
 
     it('nothing logged while loading carries a secret', () => {
       const { log } = load(
-        '[placement]\npasswd = hunter2\n[DEFAULT]\nnotification_transport_url = rabbit://n:hunter3@h/\n[vnc]\nx = hunter4\n',
+        '[placement]\npasswd = hunter2\n' +
+          '[DEFAULT]\nnotification_transport_url = rabbit://n:hunter3@h/\n' +
+          '[vnc]\nx = hunter4\n',
       );
       const text = JSON.stringify(log.lines);
       for (const secret of ['hunter2', 'hunter3', 'hunter4', 'rabbit-pw', 's3cret-pw']) {
@@ -398,7 +409,10 @@ describe('config/load-config', () => {
 
   describe('several files and repeated keys', () => {
     it('a later file overrides an earlier one; an unset option keeps the earlier value', () => {
-      const { config } = load('[DEFAULT]\nreport_interval = 5\nservice_down_time = 50\n', '[DEFAULT]\nreport_interval = 7\n');
+      const { config } = load(
+        '[DEFAULT]\nreport_interval = 5\nservice_down_time = 50\n',
+        '[DEFAULT]\nreport_interval = 7\n',
+      );
       assert.equal(config.DEFAULT.report_interval, 7);
       assert.equal(config.DEFAULT.service_down_time, 50);
     });
@@ -408,7 +422,8 @@ describe('config/load-config', () => {
     });
 
     it('an invalid value that a later file overrides is never looked at, as in oslo', () => {
-      assert.equal(load('[DEFAULT]\nreport_interval = x\n', '[DEFAULT]\nreport_interval = 3\n').config.DEFAULT.report_interval, 3);
+      const { config } = load('[DEFAULT]\nreport_interval = x\n', '[DEFAULT]\nreport_interval = 3\n');
+      assert.equal(config.DEFAULT.report_interval, 3);
     });
 
     it('loadConfig reads real files in order', () => {
@@ -448,7 +463,8 @@ describe('config/load-config', () => {
     it('are read, with one warning each', () => {
       const { config, log } = load(
         '[DEFAULT]\nrabbit_ha_queues = true\nnotification_driver = messaging\nnotification_format = both\n' +
-          '[oslo_messaging_rabbit]\nrabbit_use_ssl = true\nkombu_reconnect_timeout = 30\n[placement]\ntenant_name = svc\n',
+          '[oslo_messaging_rabbit]\nrabbit_use_ssl = true\nkombu_reconnect_timeout = 30\n' +
+          '[placement]\ntenant_name = svc\n',
       );
       assert.equal(config.oslo_messaging_rabbit.rabbit_ha_queues, true);
       assert.equal(config.oslo_messaging_rabbit.ssl, true);
@@ -469,7 +485,8 @@ describe('config/load-config', () => {
     });
 
     it('in one file the current name wins; a later file wins whatever the name (oslo order)', () => {
-      assert.equal(load('[oslo_messaging_rabbit]\nrabbit_use_ssl = true\nssl = false\n').config.oslo_messaging_rabbit.ssl, false);
+      const sameFile = load('[oslo_messaging_rabbit]\nrabbit_use_ssl = true\nssl = false\n');
+      assert.equal(sameFile.config.oslo_messaging_rabbit.ssl, false);
       assert.equal(
         load('[oslo_messaging_rabbit]\nssl = false\n', '[oslo_messaging_rabbit]\nrabbit_use_ssl = true\n').config
           .oslo_messaging_rabbit.ssl,
@@ -506,19 +523,32 @@ describe('config/load-config', () => {
     it('a reference to nothing stops start-up, as NoSuchOptError does in oslo', () => {
       rejects(
         '[DEFAULT]\nstate_path = $nowhere/state\n',
-        '[DEFAULT] state_path at test-1.conf:2 refers to $nowhere, which is not set in any config file',
+        '[DEFAULT] state_path at test-1.conf:2 refers to $nowhere, which is not set in any config file ' +
+          '(write "$$" for a literal "$")',
+      );
+    });
+
+    it('a "$" in a secret that refers to nothing is reported without the secret', () => {
+      rejects(
+        '[placement]\npassword = abc$defg\n',
+        '[placement] password at test-1.conf:2 refers to a "$" name not set in any config file ' +
+          '(write "$$" for a literal "$")',
       );
     });
 
     it('a reference loop stops start-up', () => {
-      rejects('[DEFAULT]\nhost = $hypervisor_hostname\n', '[DEFAULT] host refers back to itself (through "$" references or defaults)');
+      rejects(
+        '[DEFAULT]\nhost = $hypervisor_hostname\n',
+        '[DEFAULT] host refers back to itself (through "$" references or defaults)',
+      );
     });
   });
 
   describe('unknown options and sections', () => {
     it('warn once per section, listing the option names (not values)', () => {
       const { log } = load(
-        '[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\nreport_intervall = 5\n[docker]\nhost = x\n[dockr]\nhost_url = y\n',
+        '[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver\nreport_intervall = 5\n' +
+          '[docker]\nhost = x\n[dockr]\nhost_url = y\n',
         '[DEFAULT]\ncompute_driver = fake.FakeDriver\npybasedir = /usr\n',
       );
       const warnings = log.at('warn').map((line) => ({ msg: line.msg, section: line.section, options: line.options }));
@@ -534,7 +564,9 @@ describe('config/load-config', () => {
     });
 
     it("Nova's own sections get a single debug line", () => {
-      const { log } = load('[database]\nconnection = mysql://\n[neutron]\nauth_type = password\n[vnc]\nenabled = false\n');
+      const { log } = load(
+        '[database]\nconnection = mysql://\n[neutron]\nauth_type = password\n[vnc]\nenabled = false\n',
+      );
       assert.deepEqual(log.at('warn'), []);
       const debug = log.at('debug').filter((line) => line.msg.startsWith('Berth does not read'));
       assert.equal(debug.length, 1);

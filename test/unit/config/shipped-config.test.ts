@@ -65,7 +65,7 @@ describe('config: the shipped files', () => {
       assert.equal(config.notifications.notification_format, 'both');
     });
 
-    const debian = ['/etc/nova/nova.conf.dpkg-dist-orig', '/usr/share/nova-common/nova.conf'].find((f) => existsSync(f));
+    const debian = ['/etc/nova/nova.conf.dpkg-dist-orig', '/usr/share/nova-common/nova.conf'].find(existsSync);
     it(`Debian's stock nova.conf (${debian ?? 'not installed here'}) plus a small overlay`, function () {
       if (debian === undefined) this.skip();
       const log = captureLogger();
