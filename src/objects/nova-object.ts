@@ -408,7 +408,7 @@ function cloneValue(value: unknown): unknown {
 }
 
 /** Structural equality of JSON-like values (key order ignored), as Python's == on dicts and lists. */
-export function jsonEqual(a: unknown, b: unknown): boolean {
+function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));

@@ -90,3 +90,12 @@ export function contextOf(message: Record<string, unknown>): { request_id: strin
   for (const [k, v] of Object.entries(message)) if (k.startsWith('_context_')) ctx[k.slice('_context_'.length)] = v;
   return ctx as { request_id: string };
 }
+
+/** failure-replies.jsonl: CALLs that had to fail, sent to the real conductor and compute, with their replies. */
+export function failureExchanges(): Array<ConductorExchange & { readonly label: string; readonly routingKey: string }> {
+  return readFileSync(join(CAPTURES_DIR, 'failure-replies.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as { label: string; routing_key: string; request: Record<string, unknown>; reply: Record<string, unknown> })
+    .map((r) => ({ label: r.label, routingKey: r.routing_key, request: r.request, reply: r.reply }));
+}
