@@ -296,6 +296,14 @@ export class ConductorClient {
   // ---- actions and faults (§4.9, §4.10) ------------------------------------------------------------------------
 
   /**
+   * Records an action (InstanceAction.action_start, as compute_api does for actions the compute starts itself, e.g.
+   * the power-state sync's stop). Keyed by the context's request_id; its start time is the context's timestamp.
+   */
+  async instanceActionStart(ctx: RequestContext, instanceUuid: string, action: string): Promise<void> {
+    await this.objectClassAction(ctx, 'InstanceAction', 'action_start', [instanceUuid, action], { want_result: false });
+  }
+
+  /**
    * Opens an action event. The conductor finds the action by the context's request_id, so pass the context of the
    * request that started the operation. Rejects with InstanceActionNotFound when there is none.
    */

@@ -353,6 +353,19 @@ describe('conductor: ConductorClient', () => {
       }
     });
 
+    it('InstanceAction.action_start records an action without asking for the result', async () => {
+      const rpc = new RecordingRpc().answer({ result: null });
+      await new ConductorClient(rpc).instanceActionStart(ctx, 'u1', 'stop');
+      assert.deepEqual(rpc.only().args, {
+        objname: 'InstanceAction',
+        objmethod: 'action_start',
+        object_versions: { InstanceAction: '1.2' },
+        args: ['u1', 'stop'],
+        kwargs: { want_result: false },
+      });
+      assert.equal(rpc.only().context.request_id, ctx.request_id);
+    });
+
     it('event_finish_with_failure sends the error message and traceback', async () => {
       const rpc = new RecordingRpc().answer({ result: null });
       await new ConductorClient(rpc).instanceActionEventFinishWithFailure(ctx, 'u1', 'compute_stop_instance', {
