@@ -5,29 +5,13 @@ import { isIP } from 'node:net';
 import { formatNotificationTimestamp, formatObjectDateTime, parseIsoDateTime } from './date-time';
 import { ENUM_VALUES, OBJECT_SCHEMAS } from './object-schema';
 
-export type ScalarName =
-  | 'string'
-  | 'uuid'
-  | 'int'
-  | 'uint'
-  | 'float'
-  | 'ufloat'
-  | 'bool'
-  | 'flexbool'
-  | 'datetime'
-  | 'ip'
-  | 'ipv4'
-  | 'ipv6'
-  | 'ipv4v6'
-  | 'mac'
-  | 'pci-address'
-  | 'resource-class'
-  | 'usb-address'
-  | 'scsi-address'
-  | 'ide-address'
-  | 'xen-address'
-  | 'network-model'
-  | 'vif-model';
+const SCALAR_NAMES = [
+  'string', 'uuid', 'int', 'uint', 'float', 'ufloat', 'bool', 'flexbool', 'datetime', 'ip', 'ipv4', 'ipv6', 'ipv4v6',
+  'mac', 'pci-address', 'resource-class', 'usb-address', 'scsi-address', 'ide-address', 'xen-address',
+  'network-model', 'vif-model',
+] as const;
+export type ScalarName = (typeof SCALAR_NAMES)[number];
+const SCALARS: ReadonlySet<string> = new Set(SCALAR_NAMES);
 
 export type FieldType =
   | { readonly kind: 'scalar'; readonly scalar: ScalarName; readonly nullable: boolean }
@@ -64,12 +48,6 @@ export interface ClassSpec {
 export class InvalidFieldValue extends Error {
   override readonly name = 'InvalidFieldValue';
 }
-
-const SCALARS: ReadonlySet<string> = new Set<ScalarName>([
-  'string', 'uuid', 'int', 'uint', 'float', 'ufloat', 'bool', 'flexbool', 'datetime', 'ip', 'ipv4', 'ipv6', 'ipv4v6',
-  'mac', 'pci-address', 'resource-class', 'usb-address', 'scsi-address', 'ide-address', 'xen-address',
-  'network-model', 'vif-model',
-]);
 
 export function parseFieldType(notation: string): FieldType {
   const nullable = notation.endsWith('?');
