@@ -1,0 +1,13 @@
+// nova-manage, as the nova user with the control plane's nova.conf (cell mapping of new compute hosts).
+import { AIO } from './control-plane';
+import { type CliOptions, runWithOpenrc } from './openstack-cli';
+
+/** `nova-manage --config-file /etc/berth-aio/nova.conf ARGS` as the nova user; resolves with stdout. */
+export function novaManage(args: readonly string[], options: CliOptions = {}): Promise<string> {
+  return runWithOpenrc('/usr/sbin/runuser', ['-u', 'nova', '--', '/usr/bin/nova-manage', '--config-file', AIO.novaConf, ...args], options);
+}
+
+/** Maps new compute hosts to cell1; without it the scheduler never picks them. Resolves with the --verbose report. */
+export function discoverHosts(options?: CliOptions): Promise<string> {
+  return novaManage(['cell_v2', 'discover_hosts', '--verbose'], options);
+}
