@@ -1,8 +1,8 @@
 // Docker's event stream for our containers → LifecycleEvents, whoever caused the change. The stream is re-opened
 // with backoff when it breaks (dockerd restart), resuming just after the last event seen so none is lost.
 //
-// Only start, die, pause and unpause are asked for: `die` comes with every exit (stop, kill, OOM kill, the guest
-// ending), so `stop`, `kill` and `oom` would only repeat it; whether an exit was a crash is read from the container.
+// `die` comes with every exit (stop, kill, OOM kill, the guest ending), so `stop` and `kill` would only repeat it.
+// Whether an exit was a crash is read from the container and from the `oom` events (see OomTracker).
 // `docker commit` (snapshot) pauses the container briefly, so a snapshot of a running instance reports
 // paused/resumed; the manager ignores lifecycle events while a task is in progress, as Nova does.
 
@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { LifecycleEvent, LifecycleTransition } from '../driver';
 import { LABEL } from './container-config';
 
-const EVENTS = ['start', 'die', 'pause', 'unpause'];
+const EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy'];
 const MAX_RECONNECT_DELAY_MS = 30_000;
 
 /** The fields of a Docker event we read. */
@@ -64,6 +64,7 @@ export class LifecycleEventStream {
   private since: string | null = null;
   /** Events are mapped one at a time, in stream order (a `die` must not overtake the `start` after it). */
   private queue: Promise<void> = Promise.resolve();
+  private readonly oom = new OomTracker();
 
   constructor(private readonly options: LifecycleEventStreamOptions) {
     this.delayMs = options.reconnectDelayMs;
@@ -150,14 +151,63 @@ export class LifecycleEventStream {
     const action = event.Action;
     if (event.Type !== 'container' || !uuid || !containerId || !action) return;
     const at = timeNano ? new Date(Number(BigInt(timeNano) / 1_000_000n)) : new Date((event.time ?? 0) * 1000);
+    const crash = this.oom.observe(action, containerId, event.Actor?.Attributes?.['exitCode']);
+    if (action === 'oom' || action === 'destroy') {
+      // A late OOM notification corrects the `stopped` already reported for this exit.
+      if (crash) this.enqueue(uuid, action, async () => 'died', at);
+      return;
+    }
+    this.enqueue(uuid, action, async () => {
+      const context = await this.options.contextOf(uuid, containerId, action);
+      return transitionOf(action, crash ? { ...context, crashed: true } : context);
+    }, at);
+  }
+
+  private enqueue(uuid: string, action: string, map: () => Promise<LifecycleTransition | null>, at: Date): void {
     this.queue = this.queue.then(async () => {
       try {
-        const transition = transitionOf(action, await this.options.contextOf(uuid, containerId, action));
+        const transition = await map();
         if (transition) this.options.emit({ uuid, transition, at });
       } catch (error) {
         this.options.logger.warn({ err: error, instance_uuid: uuid, action }, 'docker event could not be mapped');
       }
     });
+  }
+}
+
+/**
+ * Tells OOM kills from other exits by the events alone. An OOM kill ends PID 1 with SIGKILL (exit 137); Docker
+ * usually sends `oom` before `die`, but not always, and an OOM that spared PID 1 does not make a later exit a crash.
+ */
+export class OomTracker {
+  /** Containers the OOM killer struck since they last started. */
+  private readonly struck = new Set<string>();
+  /** Containers that exited with 137 since they last started. */
+  private readonly killed = new Set<string>();
+
+  /** True when this event reveals that the container's exit was an OOM kill. */
+  observe(action: string, containerId: string, exitCode: string | undefined): boolean {
+    switch (action) {
+      case 'start':
+      case 'destroy':
+        this.struck.delete(containerId);
+        this.killed.delete(containerId);
+        return false;
+      case 'oom':
+        if (this.killed.delete(containerId)) return true;
+        this.struck.add(containerId);
+        return false;
+      case 'die':
+        if (exitCode !== '137') {
+          this.struck.delete(containerId);
+          return false;
+        }
+        if (this.struck.delete(containerId)) return true;
+        this.killed.add(containerId);
+        return false;
+      default:
+        return false;
+    }
   }
 }
 

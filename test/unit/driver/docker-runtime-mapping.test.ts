@@ -11,7 +11,7 @@ import { instanceInfoOf, powerStateOf } from '../../../driver/docker/container-s
 import { diagnosticsOf, type StatsSample } from '../../../driver/docker/diagnostics';
 import { dockerStatus, isUnavailable, toDriverError } from '../../../driver/docker/docker-errors';
 import { hostResourcesOf, hypervisorVersionOf, parseCpuInfo, parseHumanSize } from '../../../driver/docker/host-resources';
-import { resumePoint, transitionOf } from '../../../driver/docker/lifecycle-events';
+import { OomTracker, resumePoint, transitionOf } from '../../../driver/docker/lifecycle-events';
 import { DriverError, InstanceNotFound, RuntimeUnavailable } from '../../../driver/driver';
 
 const state = (Status: string, extra: Partial<{ OOMKilled: boolean; Dead: boolean }> = {}) => ({ Status, OOMKilled: false, Dead: false, ...extra });
@@ -166,6 +166,30 @@ describe('docker lifecycle-events', () => {
     assert.equal(transitionOf('pause', { suspended: true, crashed: false }), 'suspended');
     assert.equal(transitionOf('unpause', plain), 'resumed');
     assert.equal(transitionOf('exec_create', plain), null);
+  });
+
+  it('recognises an OOM kill whether Docker reports oom before or after die', () => {
+    const before = new OomTracker();
+    assert.equal(before.observe('oom', 'c1', undefined), false);
+    assert.equal(before.observe('die', 'c1', '137'), true);
+    const after = new OomTracker();
+    assert.equal(after.observe('die', 'c1', '137'), false);
+    assert.equal(after.observe('oom', 'c1', undefined), true);
+  });
+
+  it('does not call an exit a crash when the OOM killer spared PID 1 or the container restarted since', () => {
+    const spared = new OomTracker();
+    spared.observe('oom', 'c1', undefined);
+    assert.equal(spared.observe('die', 'c1', '0'), false);
+    assert.equal(spared.observe('die', 'c1', '137'), false, 'the earlier OOM was used up by the exit after it');
+    const restarted = new OomTracker();
+    restarted.observe('oom', 'c1', undefined);
+    restarted.observe('start', 'c1', undefined);
+    assert.equal(restarted.observe('die', 'c1', '137'), false);
+    const killed = new OomTracker();
+    killed.observe('die', 'c1', '137');
+    killed.observe('destroy', 'c1', undefined);
+    assert.equal(killed.observe('oom', 'c1', undefined), false);
   });
 
   it('resumes a broken stream one nanosecond after the last event, exactly', () => {
