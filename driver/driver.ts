@@ -3,8 +3,9 @@
 // The compute manager (src/compute) is the only caller. A driver knows its runtime (Docker, or nothing for the
 // fake) and this file; it never imports anything from src/. Everything Nova-specific that a driver needs arrives
 // as plain data (InstanceSpec, ImageSource); everything it reports goes back as plain data (InstanceInfo,
-// HostResources, LifecycleEvent). The docstrings below are the contract: driver/fake is its executable form and
-// test/unit/driver-conformance runs the same suite against every driver.
+// HostResources, LifecycleEvent). The docstrings below are the contract: driver/fake is its executable form,
+// driver/power-transitions.ts the state table every driver follows, and test/unit/driver/conformance.ts the suite
+// that runs against every driver.
 
 import type { Readable } from 'node:stream';
 

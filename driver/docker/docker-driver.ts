@@ -26,7 +26,7 @@ import {
   type SnapshotTarget,
   type SpawnOptions,
 } from '../driver';
-import { planPowerTransition, type PowerOperation } from '../power-transitions';
+import { isAlive, planPowerTransition, type PowerOperation } from '../power-transitions';
 import { consoleText } from './console-log';
 import { LABEL, containerCreateOptions, containerName, resourceLimits } from './container-config';
 import { instanceInfoOf, powerStateOf } from './container-state';
@@ -204,9 +204,7 @@ export class DockerDriver implements ComputeDriver {
       return;
     }
     // HARD, or SOFT of an instance that is not running (as libvirt falls back to a hard reboot): kill, then start.
-    if (state === PowerState.RUNNING || state === PowerState.PAUSED || state === PowerState.SUSPENDED) {
-      await this.call(instance, 'kill', (c) => c.kill());
-    }
+    if (isAlive(state)) await this.call(instance, 'kill', (c) => c.kill());
     await this.markers.clear(instance.uuid);
     await this.call(instance, 'start', (c) => c.start());
   }

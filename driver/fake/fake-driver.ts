@@ -128,11 +128,6 @@ export class FakeDriver implements ComputeDriver {
     this.emit(uuid, how);
   }
 
-  /** Glance image ids in the fake's image cache. */
-  cachedImageIds(): string[] {
-    return [...this.images.keys()];
-  }
-
   // --- the contract --------------------------------------------------------------------------------------------
 
   async init(): Promise<void> {

@@ -122,6 +122,30 @@ describe('image-archive', () => {
     await refuses('missing.tar', broken, /missing/);
   });
 
+  for (const format of ['gnu', 'pax']) {
+    it(`follows long names in ${format} archives (extended headers)`, async () => {
+      const { execFileSync } = await import('node:child_process');
+      const { mkdir } = await import('node:fs/promises');
+      const root = join(dir, `long-${format}`);
+      const layerDir = `${'d'.repeat(90)}/${'e'.repeat(40)}`;
+      await mkdir(join(root, layerDir), { recursive: true });
+      await writeFile(join(root, layerDir, 'layer.tar'), layer);
+      await writeFile(join(root, 'config.json'), '{}');
+      const configName = `${'a'.repeat(64)}.json`;
+      await writeFile(join(root, configName), '{}');
+      await writeFile(join(root, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: ['x:y'], Layers: [`${layerDir}/layer.tar`] }]));
+      const path = join(dir, `long-${format}.tar`);
+      execFileSync('tar', [`--format=${format}`, '-C', root, '-cf', path, layerDir, configName, 'manifest.json']);
+      const read = await readDockerArchive(path);
+      assert.equal(read.imageId, `sha256:${'a'.repeat(64)}`);
+      const files = await buffer(streamForLoad(read));
+      const out = join(dir, `long-${format}-out.tar`);
+      await writeFile(out, files);
+      assert.equal(execFileSync('tar', ['-xOf', out, `${layerDir}/layer.tar`]).length, layer.length);
+      assert.deepEqual((await readDockerArchive(out)).repoTags, []);
+    });
+  }
+
   it('writes ustar headers that the system tar accepts', async () => {
     const path = await write('system.tar', tarArchive([['dir/file.txt', Buffer.from('content\n')]]));
     const { execFileSync } = await import('node:child_process');
