@@ -8,6 +8,8 @@ set -euo pipefail
 need_install=()
 command -v dockerd >/dev/null 2>&1 || need_install+=(docker.io)
 dpkg -s busybox-static >/dev/null 2>&1 || need_install+=(busybox-static)
+# The driver's TLS tests make their certificates with openssl (present on most hosts already).
+command -v openssl >/dev/null 2>&1 || need_install+=(openssl)
 if [ ${#need_install[@]} -gt 0 ]; then
   echo "docker-up: installing ${need_install[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

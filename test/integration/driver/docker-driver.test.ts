@@ -256,6 +256,27 @@ describe('DockerDriver on dockerd', function () {
     assert.deepEqual(after, []);
   });
 
+  it('manages only containers that carry its label and its name', async () => {
+    const driver = await newDriver();
+    const cached = await spawn(driver, instanceSpec());
+    const imageRef = (await inspect(cached)).Image;
+    const stranger = randomUUID();
+    const impostor = randomUUID();
+    // Labelled but not named for it (e.g. run from a committed snapshot), and named for it but unlabelled.
+    const labelled = await docker.createContainer({ name: `not-nova-${stranger}`, Image: imageRef, Labels: { 'openstack.instance_uuid': stranger } });
+    const unlabelled = await docker.createContainer({ name: `nova-${impostor}`, Image: imageRef });
+    try {
+      const listed = (await driver.listInstances()).map((info) => info.uuid);
+      assert.ok(listed.includes(cached.uuid));
+      assert.ok(!listed.includes(stranger) && !listed.includes(impostor));
+      await assert.rejects(driver.getInfo({ uuid: stranger, name: 'x' }), /could not be found/);
+      await assert.rejects(driver.getInfo({ uuid: impostor, name: 'x' }), /could not be found/);
+    } finally {
+      await labelled.remove({ force: true });
+      await unlabelled.remove({ force: true });
+    }
+  });
+
   it('throws RuntimeUnavailable when the engine cannot be reached or is too old', async () => {
     await assert.rejects(new DockerDriver({ stateDir, hostUrl: 'unix:///nonexistent/docker.sock' }).init(), RuntimeUnavailable);
     await assert.rejects(new DockerDriver({ stateDir, hostUrl: 'tcp://127.0.0.1:1' }).init(), RuntimeUnavailable);
