@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
 import type { LifecycleEvent, LifecycleTransition } from '../driver';
-import { LABEL } from './container-config';
+import { LABEL, containerName } from './container-config';
 
 const EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy'];
 const MAX_RECONNECT_DELAY_MS = 30_000;
@@ -150,6 +150,8 @@ export class LifecycleEventStream {
     const containerId = event.Actor?.ID ?? event.id;
     const action = event.Action;
     if (event.Type !== 'container' || !uuid || !containerId || !action) return;
+    // Ours means labelled and named for the instance, as in listInstances.
+    if (event.Actor?.Attributes?.['name'] !== containerName(uuid)) return;
     const at = timeNano ? new Date(Number(BigInt(timeNano) / 1_000_000n)) : new Date((event.time ?? 0) * 1000);
     const crash = this.oom.observe(action, containerId, event.Actor?.Attributes?.['exitCode']);
     if (action === 'oom' || action === 'destroy') {

@@ -100,7 +100,7 @@ describe('DockerDriver connection (stand-in engine)', function () {
 
   describe('event stream', () => {
     const event = (action: string, timeNano: string, extra: Record<string, string> = {}) =>
-      `${JSON.stringify({ Type: 'container', Action: action, id: 'c0ntainer', time: Math.floor(Number(timeNano) / 1e9), Actor: { ID: 'c0ntainer', Attributes: { 'openstack.instance_uuid': 'uuid-1', ...extra } } }).slice(0, -1)},"timeNano":${timeNano}}\n`;
+      `${JSON.stringify({ Type: 'container', Action: action, id: 'c0ntainer', time: Math.floor(Number(timeNano) / 1e9), Actor: { ID: 'c0ntainer', Attributes: { 'openstack.instance_uuid': 'uuid-1', name: 'nova-uuid-1', ...extra } } }).slice(0, -1)},"timeNano":${timeNano}}\n`;
 
     it('re-opens a broken stream where it left off, and stops for good on close()', async () => {
       const streams: Array<{ query: URLSearchParams; response: ServerResponse }> = [];
@@ -144,6 +144,27 @@ describe('DockerDriver connection (stand-in engine)', function () {
       // Had close() left a re-open scheduled (10 ms), it would have fired by now.
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(streams.length, count);
+    });
+
+    it('ignores events of labelled containers not named for their instance, and lines that are not JSON', async () => {
+      const server = await engine({
+        events: (_request, response) => {
+          response.writeHead(200, { 'Content-Type': 'application/json' });
+          response.write(event('start', '1764466590000000000', { name: 'run-from-a-snapshot' }));
+          response.write('this is not json\n');
+          response.write(event('pause', '1764466591000000000'));
+        },
+      });
+      const subject = driver({ hostUrl: server.url });
+      const received: LifecycleEvent[] = [];
+      subject.onLifecycleEvent((e) => received.push(e));
+      await subject.init();
+      const deadline = Date.now() + 10_000;
+      while (received.length < 1) {
+        if (Date.now() > deadline) assert.fail('no event');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(received.map((e) => e.transition), ['paused']);
     });
 
     it('keeps retrying while the engine refuses the stream', async () => {
