@@ -3,8 +3,8 @@
 
 import type Docker from 'dockerode';
 
-import { InvalidImage, type FlavorSpec, type ImageSource, type InstanceSpec } from '../driver';
-import { CommandLineSyntaxError, splitCommandLine } from './command-line';
+import { commandOverride } from '../command-line';
+import type { FlavorSpec, ImageSource, InstanceSpec } from '../driver';
 import type { CompiledDockerOptions } from './docker-options';
 import type { ContainerPolicy } from './extra-specs';
 
@@ -25,20 +25,6 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function containerName(uuid: string): string {
   return `nova-${uuid}`;
-}
-
-/** The command from the image property `os_command_line`, or null for the image's own; throws InvalidImage. */
-export function commandOverride(image: ImageSource): string[] | null {
-  const line = image.properties['os_command_line'];
-  if (line === undefined || line === null || line === '') return null;
-  if (typeof line !== 'string') throw new InvalidImage(image.id, 'os_command_line must be a string');
-  try {
-    const words = splitCommandLine(line);
-    return words.length > 0 ? words : null;
-  } catch (error) {
-    if (error instanceof CommandLineSyntaxError) throw new InvalidImage(image.id, `os_command_line: ${error.message}`);
-    throw error;
-  }
 }
 
 /** Flavor → cgroup limits; the CPU cap is clamped to the host's CPUs because Docker refuses more. */

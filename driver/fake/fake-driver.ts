@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 
 import pino, { type Logger } from 'pino';
 
+import { commandOverride } from '../command-line';
 import {
   DriverError,
   FlavorNotAllowed,
@@ -161,6 +162,7 @@ export class FakeDriver implements ComputeDriver {
       throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
     }
     this.checkExtraSpecs(spec.flavor);
+    const command = commandOverride(image);
     if (this.instances.has(spec.uuid)) throw new DriverError(`Instance ${spec.uuid} already exists`);
     const imageId = await this.ensureImage(image);
     if (this.instances.has(spec.uuid)) throw new DriverError(`Instance ${spec.uuid} already exists`);
@@ -173,6 +175,7 @@ export class FakeDriver implements ComputeDriver {
       startedAt: new Date(),
       console: [`fake: booting ${spec.name} (${spec.hostname}) from image ${image.id}`],
     };
+    if (command) instance.console.push(`fake: running ${JSON.stringify(command)}`);
     if (options.injectedFiles?.length) instance.console.push(`fake: ignored ${options.injectedFiles.length} injected files`);
     instance.console.push(`fake: ${spec.hostname} login:`);
     this.instances.set(spec.uuid, instance);

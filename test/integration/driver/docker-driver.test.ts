@@ -13,7 +13,6 @@ import { DockerDriver } from '../../../driver/docker/docker-driver';
 import type { DockerDriverOptions } from '../../../driver/docker/docker-options';
 import {
   DriverError,
-  InvalidImage,
   PowerState,
   RuntimeUnavailable,
   type FlavorSpec,
@@ -164,15 +163,6 @@ describe('DockerDriver on dockerd', function () {
     const forbidden = instanceSpec({ flavor: flavor({ extraSpecs: { 'docker:cap_add': 'SYS_ADMIN' } }) });
     await assert.rejects(driver.spawn(forbidden, image()), /SYS_ADMIN/);
     assert.deepEqual(await containersNamedFor(forbidden.uuid), []);
-  });
-
-  it('refuses an os_command_line it cannot split, leaving nothing', async () => {
-    const driver = await newDriver();
-    const spec = instanceSpec();
-    const bad = image({ os_command_line: `sh -c 'unterminated` });
-    await assert.rejects(driver.spawn(spec, bad), InvalidImage);
-    assert.equal(bad.fetchCount, 0);
-    assert.deepEqual(await containersNamedFor(spec.uuid), []);
   });
 
   it('removes the container when it cannot start, and never lets an archive name images on the host', async () => {

@@ -212,6 +212,14 @@ export function describeDriverConformance(name: string, factory: () => Promise<D
         await assertNothingLeft(spec.uuid, plain);
       });
 
+      it('refuses an os_command_line that cannot be split into words with InvalidImage, before downloading', async () => {
+        const bad = image(undefined, { properties: { os_command_line: `/bin/sh -c 'unterminated` } });
+        const spec = instanceSpec();
+        await assert.rejects(driver.spawn(spec, bad), InvalidImage);
+        assert.equal(bad.fetchCount, 0);
+        await assertNothingLeft(spec.uuid, bad);
+      });
+
       it('refuses a forbidden flavor extra spec with FlavorNotAllowed, before downloading, leaving nothing', async () => {
         const fresh = image();
         const spec = instanceSpec({ flavor: flavor({ name: 'm1.forbidden', extraSpecs: subject.forbiddenExtraSpecs }) });

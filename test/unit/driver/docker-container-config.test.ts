@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 
 import { FlavorNotAllowed, InvalidImage, type ImageSource, type InstanceSpec } from '../../../driver/driver';
-import { commandOverride, containerCreateOptions, containerName } from '../../../driver/docker/container-config';
+import { commandOverride } from '../../../driver/command-line';
+import { containerCreateOptions, containerName } from '../../../driver/docker/container-config';
 import { compileDockerOptions, DEFAULT_CAPABILITIES, type DockerDriverOptions } from '../../../driver/docker/docker-options';
 import { containerPolicy } from '../../../driver/docker/extra-specs';
 

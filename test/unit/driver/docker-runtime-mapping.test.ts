@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
 
 import { MAX_CONSOLE_BYTES, PowerState } from '../../../driver/driver';
-import { CommandLineSyntaxError, splitCommandLine } from '../../../driver/docker/command-line';
+import { CommandLineSyntaxError, splitCommandLine } from '../../../driver/command-line';
 import { consoleText, demultiplexLogs } from '../../../driver/docker/console-log';
 import { instanceInfoOf, powerStateOf } from '../../../driver/docker/container-state';
 import { diagnosticsOf, type StatsSample } from '../../../driver/docker/diagnostics';
@@ -16,7 +16,7 @@ import { DriverError, InstanceNotFound, RuntimeUnavailable } from '../../../driv
 
 const state = (Status: string, extra: Partial<{ OOMKilled: boolean; Dead: boolean }> = {}) => ({ Status, OOMKilled: false, Dead: false, ...extra });
 
-describe('docker command-line', () => {
+describe('command-line', () => {
   it('splits like POSIX sh words', () => {
     assert.deepEqual(splitCommandLine('nginx -g "daemon off;"'), ['nginx', '-g', 'daemon off;']);
     assert.deepEqual(splitCommandLine(`sh -c 'echo $HOME'`), ['sh', '-c', 'echo $HOME']);

@@ -1,5 +1,7 @@
-// The Glance image property `os_command_line` as a container command: split like POSIX sh words (Python's
-// shlex.split, as nova-docker did), never run through a shell.
+// The Glance image property `os_command_line` as the instance's command: split like POSIX sh words (Python's
+// shlex.split, as nova-docker did), never run through a shell. Every driver reads it the same way.
+
+import { InvalidImage, type ImageSource } from './driver';
 
 export class CommandLineSyntaxError extends Error {
   override readonly name = 'CommandLineSyntaxError';
@@ -35,4 +37,18 @@ export function splitCommandLine(line: string): string[] {
   if (quote !== null) throw new CommandLineSyntaxError(`the command line has an unterminated ${quote} quote`);
   if (inWord) words.push(word);
   return words;
+}
+
+/** The command from the image property `os_command_line`, or null for the image's own; throws InvalidImage. */
+export function commandOverride(image: ImageSource): string[] | null {
+  const line = image.properties['os_command_line'];
+  if (line === undefined || line === null || line === '') return null;
+  if (typeof line !== 'string') throw new InvalidImage(image.id, 'os_command_line must be a string');
+  try {
+    const words = splitCommandLine(line);
+    return words.length > 0 ? words : null;
+  } catch (error) {
+    if (error instanceof CommandLineSyntaxError) throw new InvalidImage(image.id, `os_command_line: ${error.message}`);
+    throw error;
+  }
 }
