@@ -68,7 +68,7 @@ async function berthDeclare(
   flags: Partial<QueueFlags>,
   beforeStart: (names: { fanoutHex: string; replyQueue: string }) => Promise<void>,
 ): Promise<{ stop(): Promise<void>; fanoutQueue: string; replyQueue: string }> {
-  const { logger } = collectingLogger();
+  const { logger, lines } = collectingLogger();
   const session = newSession(logger);
   await session.start();
   const rpcServer = new RpcServer({ session, topic, server, endpoints: [noop], logger, exchange, queueFlags: flags });
@@ -94,6 +94,8 @@ async function berthDeclare(
       queueFlags: flags,
     });
     await notifier.info(adminContext(), 'test.event', {});
+    // The notifier logs instead of throwing: a 406 on its queue shows up here.
+    assert.deepEqual(lines.filter((l) => l.level === 'error').map((l) => l.msg), []);
   } catch (err) {
     await stop();
     throw err;
