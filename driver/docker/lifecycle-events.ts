@@ -6,6 +6,8 @@
 // `docker commit` (snapshot) pauses the container briefly, so a snapshot of a running instance reports
 // paused/resumed; the manager ignores lifecycle events while a task is in progress, as Nova does.
 
+import { StringDecoder } from 'node:string_decoder';
+
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
@@ -14,6 +16,8 @@ import { LABEL, containerName } from './container-config';
 
 const EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy'];
 const MAX_RECONNECT_DELAY_MS = 30_000;
+/** A Docker event is well under 4 KiB; a longer line without an end is not one. */
+const MAX_EVENT_LINE = 1024 * 1024;
 
 /** The fields of a Docker event we read. */
 export interface DockerEvent {
@@ -103,9 +107,14 @@ export class LifecycleEventStream {
     this.stream = stream;
     this.delayMs = this.options.reconnectDelayMs;
     this.options.logger.debug('docker event stream open');
+    const decoder = new StringDecoder('utf8');
     let buffered = '';
     stream.on('data', (chunk: Buffer | string) => {
-      buffered += chunk.toString();
+      buffered += typeof chunk === 'string' ? chunk : decoder.write(chunk);
+      if (buffered.length > MAX_EVENT_LINE && !buffered.includes('\n')) {
+        this.options.logger.warn({ bytes: buffered.length }, 'oversized docker event line dropped');
+        buffered = '';
+      }
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, newline).trim();
