@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
-import { InvalidImage, type ImageSource } from '../driver';
+import { DriverError, InvalidImage, type ImageSource } from '../driver';
 import { NotADockerArchive, readDockerArchive, streamForLoad } from '../image-archive';
 import { dockerMessage, dockerStatus, isUnavailable, toDriverError } from './docker-errors';
 
@@ -58,7 +58,7 @@ export class ImageCache {
     try {
       const archive = await readDockerArchive(path).catch((error: unknown) => {
         if (error instanceof NotADockerArchive) throw new InvalidImage(image.id, `not a docker save archive: ${error.message}`);
-        throw error;
+        throw new DriverError(`Cannot read the downloaded image ${image.id}: ${(error as Error).message}`, { cause: error });
       });
       await this.loadArchive(image.id, streamForLoad(archive));
       try {

@@ -352,7 +352,7 @@ export class FakeDriver implements ComputeDriver {
         return archive.imageId;
       } catch (error) {
         if (error instanceof NotADockerArchive) throw new InvalidImage(image.id, `not a docker save archive: ${error.message}`);
-        throw error;
+        throw new DriverError(`Cannot read the downloaded image ${image.id}: ${(error as Error).message}`, { cause: error });
       } finally {
         await rm(path, { force: true });
       }
