@@ -115,12 +115,13 @@ export async function clientProperties(connectionName: string): Promise<Map<stri
 
 /** `rabbitmqctl close_connection` on the connection with this connection_name; returns how many were closed. */
 export async function closeConnectionByName(connectionName: string): Promise<number> {
-  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties', '--formatter', 'json');
+  // close_connection wants the pid as the tab-separated listing prints it (<rabbit@host.N.N.N>), not the JSON form.
+  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties');
   let closed = 0;
-  for (const conn of JSON.parse(out) as ConnectionInfo[]) {
-    const name = conn.client_properties.find(([k]) => k === 'connection_name')?.[2];
-    if (name === connectionName) {
-      await rabbitmqctl('close_connection', conn.pid, 'berth test: forced close');
+  for (const line of out.split('\n')) {
+    const [pid, props] = line.split('\t');
+    if (pid && props?.includes(`{"connection_name","${connectionName}"}`)) {
+      await rabbitmqctl('close_connection', pid, 'berth test: forced close');
       closed++;
     }
   }
