@@ -146,7 +146,9 @@ export class HttpClient {
     } catch (err) {
       // The caller's own stream failed (e.g. the snapshot source): that error, not a connection error.
       if (sourceError !== undefined) throw sourceError;
-      if (upload?.signal.aborted === true) throw new ConnectionError(failed, 'ETIMEDOUT', `no progress for ${timeoutMs} ms`);
+      if (upload?.signal.aborted === true) {
+        throw new ConnectionError(failed, 'ETIMEDOUT', `no progress for ${timeoutMs} ms`);
+      }
       throw toConnectionError(failed, err);
     } finally {
       upload?.stop();

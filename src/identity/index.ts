@@ -17,7 +17,13 @@ export {
   type EndpointQuery,
   type KeystoneSessionDeps,
 } from './keystone-session';
-export { ConnectionError, InvalidResponse, RequestError, type FailedRequest, type FailedResponse } from './request-error';
+export {
+  ConnectionError,
+  InvalidResponse,
+  RequestError,
+  type FailedRequest,
+  type FailedResponse,
+} from './request-error';
 export { globalRequestId, requestIdHeaders, requestLogFields, type RequestIds } from './request-id';
 export {
   DEFAULT_VALID_INTERFACES,

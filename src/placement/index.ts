@@ -1,5 +1,11 @@
 // Public surface of src/placement: the Placement client a compute host needs and the inventory it reports.
-export { buildComputeInventory, inventoriesEqual, type ComputeInventoryInput, type Inventories, type InventoryRecord } from './inventory';
+export {
+  buildComputeInventory,
+  inventoriesEqual,
+  type ComputeInventoryInput,
+  type Inventories,
+  type InventoryRecord,
+} from './inventory';
 export {
   MAX_UPDATE_ATTEMPTS,
   PLACEMENT_MICROVERSIONS,

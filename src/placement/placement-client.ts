@@ -102,7 +102,7 @@ export class PlacementClient {
   async getProviderTree(ctx: RequestIds, uuid: string): Promise<ResourceProvider[]> {
     const path = `/resource_providers?in_tree=${encodeURIComponent(uuid)}`;
     const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.providerTree });
-    return providerList(data, { method: 'GET', url: path });
+    return providerList(data, get(path));
   }
 
   /** GET /resource_providers/U; null when placement has no such provider. */
@@ -110,7 +110,7 @@ export class PlacementClient {
     const path = `/resource_providers/${encodeURIComponent(uuid)}`;
     try {
       const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.getProvider });
-      return provider(data, { method: 'GET', url: path });
+      return provider(data, get(path));
     } catch (err) {
       if (err instanceof RequestError && err.status === 404) return null;
       throw err;
@@ -147,7 +147,7 @@ export class PlacementClient {
   /** GET /resource_providers/U/inventories (no microversion, as Nova). */
   async getInventories(ctx: RequestIds, uuid: string): Promise<ProviderInventories> {
     const path = `/resource_providers/${encodeURIComponent(uuid)}/inventories`;
-    return providerInventories(await this.call(ctx, 'GET', path, {}), { method: 'GET', url: path });
+    return providerInventories(await this.call(ctx, 'GET', path, {}), get(path));
   }
 
   /**
@@ -177,7 +177,9 @@ export class PlacementClient {
         return { ...providerInventories(data, { method: 'PUT', url: path }), changed: true };
       } catch (err) {
         if (!(err instanceof RequestError) || err.status !== 409) throw err;
-        if (err.errorCode === 'placement.inventory.inuse') throw new InventoryInUse(uuid, detailOf(err), { cause: err });
+        if (err.errorCode === 'placement.inventory.inuse') {
+          throw new InventoryInUse(uuid, detailOf(err), { cause: err });
+        }
         lastConflict = err;
         this.logger.info(
           { ...requestLogFields(ctx), rp_uuid: uuid, attempt, error: detailOf(err) },
@@ -192,7 +194,7 @@ export class PlacementClient {
   async getTraits(ctx: RequestIds, uuid: string): Promise<ProviderTraits> {
     const path = `/resource_providers/${encodeURIComponent(uuid)}/traits`;
     const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.traits });
-    return providerTraits(data, { method: 'GET', url: path });
+    return providerTraits(data, get(path));
   }
 
   /**
@@ -214,7 +216,8 @@ export class PlacementClient {
       const have = new Set(current.traits);
       const next = [...current.traits.filter((t) => !managed.has(t)), ...wanted].sort();
       if (next.length === have.size && next.every((t) => have.has(t))) return { ...current, changed: false };
-      await this.ensureTraits(ctx, [...wanted].filter((t) => !have.has(t)));
+      const adding = [...wanted].filter((t) => !have.has(t));
+      await this.ensureTraits(ctx, adding);
       try {
         const data = await this.call(ctx, 'PUT', path, {
           version: PLACEMENT_MICROVERSIONS.traits,
@@ -238,7 +241,7 @@ export class PlacementClient {
   async getAllocationsForConsumer(ctx: RequestIds, consumerUuid: string): Promise<ConsumerAllocations> {
     const path = `/allocations/${encodeURIComponent(consumerUuid)}`;
     const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.consumerAllocations });
-    if (!isRecord(data) || !isRecord(data['allocations'])) throw invalid({ method: 'GET', url: path }, 'no allocations object');
+    if (!isRecord(data) || !isRecord(data['allocations'])) throw invalid(get(path), 'no allocations object');
     return data as unknown as ConsumerAllocations;
   }
 
@@ -253,9 +256,9 @@ export class PlacementClient {
   async getProviderAllocations(ctx: RequestIds, uuid: string): Promise<ProviderAllocations> {
     const path = `/resource_providers/${encodeURIComponent(uuid)}/allocations`;
     const data = await this.call(ctx, 'GET', path, {});
-    if (!isRecord(data) || !isRecord(data['allocations'])) throw invalid({ method: 'GET', url: path }, 'no allocations object');
+    if (!isRecord(data) || !isRecord(data['allocations'])) throw invalid(get(path), 'no allocations object');
     return {
-      generation: generationOf(data, { method: 'GET', url: path }),
+      generation: generationOf(data, get(path)),
       allocations: data['allocations'] as ProviderAllocations['allocations'],
     };
   }
@@ -277,14 +280,19 @@ export class PlacementClient {
     if (traits.length === 0) return;
     const path = `/traits?name=in:${traits.map(encodeURIComponent).join(',')}`;
     const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.traits });
-    if (!isRecord(data) || !Array.isArray(data['traits'])) throw invalid({ method: 'GET', url: path }, 'no traits list');
+    if (!isRecord(data) || !Array.isArray(data['traits'])) throw invalid(get(path), 'no traits list');
     const known = new Set(data['traits'] as unknown[]);
     for (const trait of traits.filter((t) => !known.has(t))) {
       if (!trait.startsWith('CUSTOM_')) {
-        throw new TraitCreationFailed(trait, 'placement does not know this standard trait; only CUSTOM_ traits can be created');
+        throw new TraitCreationFailed(
+          trait,
+          'placement knows no such standard trait; only CUSTOM_ ones can be created',
+        );
       }
       try {
-        await this.call(ctx, 'PUT', `/traits/${encodeURIComponent(trait)}`, { version: PLACEMENT_MICROVERSIONS.traits });
+        await this.call(ctx, 'PUT', `/traits/${encodeURIComponent(trait)}`, {
+          version: PLACEMENT_MICROVERSIONS.traits,
+        });
       } catch (err) {
         throw new TraitCreationFailed(trait, err instanceof Error ? err.message : String(err), { cause: err });
       }
@@ -295,7 +303,7 @@ export class PlacementClient {
     try {
       const path = `/resource_providers?name=${encodeURIComponent(name)}`;
       const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.getProvider });
-      return providerList(data, { method: 'GET', url: path })[0]?.uuid ?? null;
+      return providerList(data, get(path))[0]?.uuid ?? null;
     } catch (err) {
       this.logger.warn({ ...requestLogFields(ctx), err }, 'could not look up the provider holding our name');
       return null;
@@ -313,7 +321,8 @@ export class PlacementClient {
   }
 
   private async pauseBeforeRetry(attempt: number): Promise<void> {
-    if (attempt > 1 && this.conflictRetryDelayMs > 0) await sleep(Math.random() * (attempt - 1) * this.conflictRetryDelayMs);
+    if (attempt === 1 || this.conflictRetryDelayMs <= 0) return;
+    await sleep(Math.random() * (attempt - 1) * this.conflictRetryDelayMs);
   }
 
   private async call(ctx: RequestIds, method: HttpMethod, path: string, options: CallOptions): Promise<unknown> {
@@ -339,6 +348,10 @@ export class PlacementClient {
 function detailOf(err: RequestError): string {
   const first = (err.response.body as { errors?: Array<{ detail?: unknown }> } | null)?.errors?.[0]?.detail;
   return typeof first === 'string' ? first.trim() : err.message;
+}
+
+function get(path: string): FailedRequest {
+  return { method: 'GET', url: path };
 }
 
 function invalid(at: FailedRequest, detail: string): InvalidResponse {

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { compileAuth, InvalidAuthOptions, tokenUrlFor, type KeystoneAuthOptions } from '../../../src/identity/auth-options';
+import {
+  compileAuth,
+  InvalidAuthOptions,
+  tokenUrlFor,
+  type KeystoneAuthOptions,
+} from '../../../src/identity/auth-options';
 
 const base = { auth_url: 'http://127.0.0.1:5000/v3' } as const;
 
@@ -72,7 +77,10 @@ describe('identity/auth-options', () => {
         default_domain_id: 'default',
       });
       assert.deepEqual(auth.body['auth'], {
-        identity: { methods: ['password'], password: { user: { name: 'nova', domain: { id: 'dom-u' }, password: 'pw' } } },
+        identity: {
+          methods: ['password'],
+          password: { user: { name: 'nova', domain: { id: 'dom-u' }, password: 'pw' } },
+        },
         scope: { project: { name: 'service', domain: { id: 'default' } } },
       });
     });
@@ -145,7 +153,11 @@ describe('identity/auth-options', () => {
         auth: {
           identity: {
             methods: ['application_credential'],
-            application_credential: { name: 'berth', user: { name: 'nova', domain: { name: 'Default' } }, secret: 's3' },
+            application_credential: {
+              name: 'berth',
+              user: { name: 'nova', domain: { name: 'Default' } },
+              secret: 's3',
+            },
           },
         },
       });
@@ -172,7 +184,11 @@ describe('identity/auth-options', () => {
       ['unknown auth_type', { ...base, auth_type: 'token' as never, user_id: 'u' }, /unsupported auth_type 'token'/],
       ['no password', { ...base, auth_type: 'password', user_id: 'u' }, /needs password/],
       ['no user', { ...base, auth_type: 'password', password: 'hunter2' }, /user_id or username/],
-      ['username without domain', { ...base, auth_type: 'password', username: 'n', password: 'hunter2' }, /user_domain/],
+      [
+        'username without domain',
+        { ...base, auth_type: 'password', username: 'n', password: 'hunter2' },
+        /user_domain/,
+      ],
       [
         'project_name without domain',
         { ...base, auth_type: 'password', user_id: 'u', password: 'hunter2', project_name: 'p' },

@@ -2,14 +2,13 @@ import assert from 'node:assert/strict';
 import nock from 'nock';
 import { HttpClient } from '../../../src/identity/http-client';
 import { ConnectionError, InvalidResponse, RequestError } from '../../../src/identity/request-error';
-import { collectingLogger } from './keystone-fixtures';
+import { collectingLogger, useNock } from './keystone-fixtures';
 
 const SERVICE = 'http://127.0.0.1:38000';
 const TOKEN = 'gAAAAA-very-secret-token';
 
 describe('identity/http-client', () => {
-  before(() => nock.disableNetConnect());
-  after(() => nock.enableNetConnect());
+  useNock();
   afterEach(() => nock.cleanAll());
 
   it('defaults() layers headers over a copy; the original client is unchanged', async () => {
@@ -96,9 +95,11 @@ describe('identity/http-client', () => {
     );
   });
 
-  it('a transport failure is a ConnectionError with the code and without axios internals (headers, config)', async () => {
+  it('a transport failure is a ConnectionError without axios internals (headers, config)', async () => {
     // nock 14 only emits Error instances, not plain objects.
-    nock(SERVICE).get('/x').replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    nock(SERVICE)
+      .get('/x')
+      .replyWithError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
     const err = await HttpClient.create()
       .request({ method: 'GET', url: `${SERVICE}/x`, headers: { 'X-Auth-Token': TOKEN } })
       .catch((e: unknown) => e);

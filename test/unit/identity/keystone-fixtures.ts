@@ -1,6 +1,6 @@
 // Keystone v3 token responses for nock-based tests of the identity, placement and image clients.
 import nock from 'nock';
-import { createLogger, type Logger } from '../../../src/log';
+export { collectingLogger } from './log-capture';
 import { KeystoneSession, type KeystoneSessionDeps } from '../../../src/identity/keystone-session';
 import type { KeystoneAuthOptions } from '../../../src/identity/auth-options';
 
@@ -81,13 +81,25 @@ export function interceptTokens(
   return { bodies, headers, scope };
 }
 
-export function passwordSession(deps: KeystoneSessionDeps = {}, extra: Partial<KeystoneAuthOptions> = {}): KeystoneSession {
+export function passwordSession(
+  deps: KeystoneSessionDeps = {},
+  extra: Partial<KeystoneAuthOptions> = {},
+): KeystoneSession {
   return new KeystoneSession({ ...PASSWORD_AUTH, ...extra }, deps);
 }
 
-/** A debug-level logger whose JSON lines are kept in `lines` (to check what reaches the logs). */
-export function collectingLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
-  return { logger, lines };
+/**
+ * nock intercepts every HTTP request of the process from the moment it is loaded, which breaks the real-server
+ * tests that run in the same mocha process; each nock suite switches it on for itself and off again.
+ */
+export function useNock(): void {
+  before(() => {
+    if (!nock.isActive()) nock.activate();
+    nock.disableNetConnect();
+  });
+  after(() => {
+    nock.cleanAll();
+    nock.enableNetConnect();
+    nock.restore();
+  });
 }

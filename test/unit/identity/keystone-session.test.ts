@@ -13,11 +13,11 @@ import {
   PLACEMENT,
   passwordSession,
   tokenBody,
+  useNock,
 } from './keystone-fixtures';
 
 describe('identity/keystone-session', () => {
-  before(() => nock.disableNetConnect());
-  after(() => nock.enableNetConnect());
+  useNock();
   afterEach(() => {
     const pending = nock.pendingMocks();
     nock.cleanAll();
@@ -132,8 +132,14 @@ describe('identity/keystone-session', () => {
       body.token['expires_at'] = 'soon';
       nock(KEYSTONE).post('/v3/auth/tokens').reply(201, body, { 'X-Subject-Token': 't' });
       const session = passwordSession();
-      await assert.rejects(session.getToken(), (e: unknown) => e instanceof InvalidResponse && /X-Subject-Token/.test(e.message));
-      await assert.rejects(session.getToken(), (e: unknown) => e instanceof InvalidResponse && /expires_at/.test(e.message));
+      await assert.rejects(
+        session.getToken(),
+        (e: unknown) => e instanceof InvalidResponse && /X-Subject-Token/.test(e.message),
+      );
+      await assert.rejects(
+        session.getToken(),
+        (e: unknown) => e instanceof InvalidResponse && /expires_at/.test(e.message),
+      );
     });
 
     it('bad options fail at construction', () => {

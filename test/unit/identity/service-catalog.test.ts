@@ -53,7 +53,13 @@ describe('identity/service-catalog', () => {
 
   it('skips garbage instead of throwing', () => {
     const filter = { serviceType: 'image', interfaces: ['public'] };
-    for (const catalog of [null, undefined, 'x', {}, [null, 1, { type: 'image' }, { type: 'image', endpoints: [null, 3] }]]) {
+    for (const catalog of [
+      null,
+      undefined,
+      'x',
+      {},
+      [null, 1, { type: 'image' }, { type: 'image', endpoints: [null, 3] }],
+    ]) {
       assert.equal(selectEndpoint(catalog, filter), null);
     }
     assert.equal(

@@ -10,7 +10,7 @@ import {
   TraitCreationFailed,
 } from '../../../src/placement/placement-errors';
 import { buildComputeInventory } from '../../../src/placement/inventory';
-import { collectingLogger, interceptTokens, PLACEMENT, passwordSession } from '../identity/keystone-fixtures';
+import { collectingLogger, interceptTokens, PLACEMENT, passwordSession, useNock } from '../identity/keystone-fixtures';
 
 const U = 'c0c0c0c0-1111-4222-8333-444444444444';
 const STALE = 'dead0000-1111-4222-8333-444444444444';
@@ -64,8 +64,7 @@ function client(): PlacementClient {
 }
 
 describe('placement/placement-client', () => {
-  before(() => nock.disableNetConnect());
-  after(() => nock.enableNetConnect());
+  useNock();
   beforeEach(() => interceptTokens(1));
   afterEach(() => {
     const pending = nock.pendingMocks().filter((m) => !m.includes('/v3/auth/tokens'));
@@ -75,7 +74,10 @@ describe('placement/placement-client', () => {
 
   describe('providers', () => {
     it('getProviderTree: GET /resource_providers?in_tree=U at 1.14', async () => {
-      placement('1.14').get('/resource_providers').query({ in_tree: U }).reply(200, { resource_providers: [rp(U, 'n1', 3)] });
+      placement('1.14')
+        .get('/resource_providers')
+        .query({ in_tree: U })
+        .reply(200, { resource_providers: [rp(U, 'n1', 3)] });
       const tree = await client().getProviderTree(CTX, U);
       assert.deepEqual(
         tree.map((p) => [p.uuid, p.name, p.generation]),
@@ -84,20 +86,28 @@ describe('placement/placement-client', () => {
     });
 
     it('sends the global request id when the context has one', async () => {
-      placement('1.14', GLOBAL_CTX).get('/resource_providers').query({ in_tree: U }).reply(200, { resource_providers: [] });
+      placement('1.14', GLOBAL_CTX)
+        .get('/resource_providers')
+        .query({ in_tree: U })
+        .reply(200, { resource_providers: [] });
       assert.deepEqual(await client().getProviderTree(GLOBAL_CTX, U), []);
     });
 
     it('getResourceProvider: 200 → the provider, 404 → null', async () => {
       placement('1.14').get(`/resource_providers/${U}`).reply(200, rp(U, 'n1'));
-      placement('1.14').get(`/resource_providers/${U}`).reply(404, { errors: [{ status: 404 }] });
+      placement('1.14')
+        .get(`/resource_providers/${U}`)
+        .reply(404, { errors: [{ status: 404 }] });
       const c = client();
       assert.equal((await c.getResourceProvider(CTX, U))?.name, 'n1');
       assert.equal(await c.getResourceProvider(CTX, U), null);
     });
 
     it('ensureResourceProvider: an existing provider is returned without a POST', async () => {
-      placement('1.14').get('/resource_providers').query({ in_tree: U }).reply(200, { resource_providers: [rp(U, 'n1', 7)] });
+      placement('1.14')
+        .get('/resource_providers')
+        .query({ in_tree: U })
+        .reply(200, { resource_providers: [rp(U, 'n1', 7)] });
       assert.equal((await client().ensureResourceProvider(CTX, U, 'n1')).generation, 7);
     });
 
@@ -115,7 +125,10 @@ describe('placement/placement-client', () => {
       placement('1.20')
         .post('/resource_providers')
         .reply(409, conflict('placement.duplicate_name', 'Conflicting resource provider name: n1 already exists.'));
-      placement('1.14').get('/resource_providers').query({ name: 'n1' }).reply(200, { resource_providers: [rp(STALE, 'n1')] });
+      placement('1.14')
+        .get('/resource_providers')
+        .query({ name: 'n1' })
+        .reply(200, { resource_providers: [rp(STALE, 'n1')] });
       const err = await client()
         .ensureResourceProvider(CTX, U, 'n1')
         .catch((e: unknown) => e);
@@ -132,7 +145,9 @@ describe('placement/placement-client', () => {
       placement('1.20')
         .post('/resource_providers')
         .reply(409, conflict('placement.duplicate_name', `Conflicting resource provider uuid: ${U} already exists.`));
-      placement('1.14').get(`/resource_providers/${U}`).reply(200, rp(U, 'n1', 2));
+      placement('1.14')
+        .get(`/resource_providers/${U}`)
+        .reply(200, rp(U, 'n1', 2));
       assert.equal((await client().ensureResourceProvider(CTX, U, 'n1')).generation, 2);
     });
 
@@ -143,12 +158,18 @@ describe('placement/placement-client', () => {
       const c = client();
       assert.equal(await c.deleteResourceProvider(CTX, U), true);
       assert.equal(await c.deleteResourceProvider(CTX, U), false);
-      await assert.rejects(c.deleteResourceProvider(CTX, U), (e: unknown) => e instanceof ResourceProviderInUse && e.uuid === U);
+      await assert.rejects(
+        c.deleteResourceProvider(CTX, U),
+        (e: unknown) => e instanceof ResourceProviderInUse && e.uuid === U,
+      );
     });
 
     it('a body that is not what placement documents is an InvalidResponse', async () => {
       placement('1.14').get('/resource_providers').query({ in_tree: U }).reply(200, { providers: [] });
-      placement('1.14').get('/resource_providers').query({ in_tree: U }).reply(200, { resource_providers: [{ uuid: U }] });
+      placement('1.14')
+        .get('/resource_providers')
+        .query({ in_tree: U })
+        .reply(200, { resource_providers: [{ uuid: U }] });
       const c = client();
       await assert.rejects(c.getProviderTree(CTX, U), InvalidResponse);
       await assert.rejects(c.getProviderTree(CTX, U), InvalidResponse);
@@ -214,7 +235,10 @@ describe('placement/placement-client', () => {
       placement(null).get(path).reply(200, { resource_provider_generation: 4, inventories: inventory });
       placement('1.26')
         .put(path)
-        .reply(409, conflict('placement.inventory.inuse', 'update conflict: Inventory for VCPU on provider is in use.'));
+        .reply(
+          409,
+          conflict('placement.inventory.inuse', 'update conflict: Inventory for VCPU on provider is in use.'),
+        );
       const smaller = { ...inventory, VCPU: { ...inventory['VCPU']!, total: 1, max_unit: 1 } };
       await assert.rejects(
         client().setInventories(CTX, U, smaller),
@@ -224,8 +248,13 @@ describe('placement/placement-client', () => {
 
     it('setInventories: other errors pass through as RequestError', async () => {
       placement(null).get(path).reply(200, { resource_provider_generation: 4, inventories: {} });
-      placement('1.26').put(path).reply(400, { errors: [{ status: 400, detail: 'bad' }] });
-      await assert.rejects(client().setInventories(CTX, U, inventory), (e: unknown) => e instanceof RequestError && e.status === 400);
+      placement('1.26')
+        .put(path)
+        .reply(400, { errors: [{ status: 400, detail: 'bad' }] });
+      await assert.rejects(
+        client().setInventories(CTX, U, inventory),
+        (e: unknown) => e instanceof RequestError && e.status === 400,
+      );
     });
   });
 
@@ -233,15 +262,23 @@ describe('placement/placement-client', () => {
     const path = `/resource_providers/${U}/traits`;
 
     it('getTraits: GET at 1.6', async () => {
-      placement('1.6').get(path).reply(200, { resource_provider_generation: 2, traits: ['COMPUTE_NODE'] });
+      placement('1.6')
+        .get(path)
+        .reply(200, { resource_provider_generation: 2, traits: ['COMPUTE_NODE'] });
       assert.deepEqual(await client().getTraits(CTX, U), { generation: 2, traits: ['COMPUTE_NODE'] });
     });
 
     it('setTraits: keeps traits set by others, adds wanted, removes managed-but-unwanted', async () => {
       placement('1.6')
         .get(path)
-        .reply(200, { resource_provider_generation: 2, traits: ['CUSTOM_RACK_A', 'COMPUTE_STATUS_DISABLED', 'HW_CPU_X86_AVX2'] });
-      placement('1.6').get('/traits').query({ name: 'in:COMPUTE_NODE' }).reply(200, { traits: ['COMPUTE_NODE'] });
+        .reply(200, {
+          resource_provider_generation: 2,
+          traits: ['CUSTOM_RACK_A', 'COMPUTE_STATUS_DISABLED', 'HW_CPU_X86_AVX2'],
+        });
+      placement('1.6')
+        .get('/traits')
+        .query({ name: 'in:COMPUTE_NODE' })
+        .reply(200, { traits: ['COMPUTE_NODE'] });
       placement('1.6')
         .put(path, {
           resource_provider_generation: 2,
@@ -257,8 +294,13 @@ describe('placement/placement-client', () => {
     });
 
     it('setTraits: no PUT when nothing changes', async () => {
-      placement('1.6').get(path).reply(200, { resource_provider_generation: 2, traits: ['COMPUTE_NODE', 'CUSTOM_X'] });
-      const result = await client().setTraits(CTX, U, { wanted: ['COMPUTE_NODE'], managed: ['COMPUTE_STATUS_DISABLED'] });
+      placement('1.6')
+        .get(path)
+        .reply(200, { resource_provider_generation: 2, traits: ['COMPUTE_NODE', 'CUSTOM_X'] });
+      const result = await client().setTraits(CTX, U, {
+        wanted: ['COMPUTE_NODE'],
+        managed: ['COMPUTE_STATUS_DISABLED'],
+      });
       assert.equal(result.changed, false);
     });
 
@@ -286,9 +328,17 @@ describe('placement/placement-client', () => {
 
     it('setTraits: 409 → re-read the traits and retry with the new generation', async () => {
       placement('1.6').get(path).reply(200, { resource_provider_generation: 2, traits: [] });
-      placement('1.6').get('/traits').query({ name: 'in:COMPUTE_NODE' }).times(2).reply(200, { traits: ['COMPUTE_NODE'] });
-      placement('1.6').put(path).reply(409, { errors: [{ status: 409, detail: 'generation conflict' }] });
-      placement('1.6').get(path).reply(200, { resource_provider_generation: 3, traits: ['CUSTOM_NEW'] });
+      placement('1.6')
+        .get('/traits')
+        .query({ name: 'in:COMPUTE_NODE' })
+        .times(2)
+        .reply(200, { traits: ['COMPUTE_NODE'] });
+      placement('1.6')
+        .put(path)
+        .reply(409, { errors: [{ status: 409, detail: 'generation conflict' }] });
+      placement('1.6')
+        .get(path)
+        .reply(200, { resource_provider_generation: 3, traits: ['CUSTOM_NEW'] });
       placement('1.6')
         .put(path, { resource_provider_generation: 3, traits: ['COMPUTE_NODE', 'CUSTOM_NEW'] })
         .reply(200, { resource_provider_generation: 4, traits: ['COMPUTE_NODE', 'CUSTOM_NEW'] });
@@ -310,7 +360,9 @@ describe('placement/placement-client', () => {
 
     it('deleteAllocationsForConsumer: DELETE without microversion; 204 → true, 404 → false', async () => {
       placement(null).delete(`/allocations/${CONSUMER}`).reply(204);
-      placement(null).delete(`/allocations/${CONSUMER}`).reply(404, { errors: [{ status: 404 }] });
+      placement(null)
+        .delete(`/allocations/${CONSUMER}`)
+        .reply(404, { errors: [{ status: 404 }] });
       const c = client();
       assert.equal(await c.deleteAllocationsForConsumer(CTX, CONSUMER), true);
       assert.equal(await c.deleteAllocationsForConsumer(CTX, CONSUMER), false);
@@ -318,12 +370,17 @@ describe('placement/placement-client', () => {
 
     it('deleteAllocationsForConsumer: a 500 is thrown', async () => {
       placement(null).delete(`/allocations/${CONSUMER}`).reply(500, 'boom');
-      await assert.rejects(client().deleteAllocationsForConsumer(CTX, CONSUMER), (e: unknown) => e instanceof RequestError && e.status === 500);
+      await assert.rejects(
+        client().deleteAllocationsForConsumer(CTX, CONSUMER),
+        (e: unknown) => e instanceof RequestError && e.status === 500,
+      );
     });
 
     it('getProviderAllocations: GET /resource_providers/U/allocations without microversion', async () => {
       const allocations = { [CONSUMER]: { resources: { VCPU: 1 } } };
-      placement(null).get(`/resource_providers/${U}/allocations`).reply(200, { resource_provider_generation: 9, allocations });
+      placement(null)
+        .get(`/resource_providers/${U}/allocations`)
+        .reply(200, { resource_provider_generation: 9, allocations });
       assert.deepEqual(await client().getProviderAllocations(CTX, U), { generation: 9, allocations });
     });
   });
