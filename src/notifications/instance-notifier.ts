@@ -74,7 +74,7 @@ class NovaInstanceNotifier implements InstanceNotifier {
     this.options = options;
     this.log = options.logger.child({ component: 'notifications' });
     const format = options.notificationFormat;
-    // nova.rpc.init gives the stream a format leaves out the noop driver; the driver list can switch off both.
+    // nova.rpc.init puts the stream a format leaves out on the noop driver; an empty or noop driver list mutes both.
     this.enabled = {
       legacy: format !== 'versioned' && this.notifier('legacy', null).enabled,
       versioned: format !== 'unversioned' && this.notifier('versioned', null).enabled,
@@ -89,9 +89,12 @@ class NovaInstanceNotifier implements InstanceNotifier {
     extras: InstanceNotificationExtras = {},
   ): Promise<void> {
     if (!this.enabled.legacy && !this.enabled.versioned) return;
-    const uuid = instance.get('uuid') ?? null;
-    const log = this.log.child({ request_id: context.request_id, instance_uuid: uuid, event_type: `instance.${action}.${phase}` });
-    try {
+    const log = this.log.child({
+      request_id: context.request_id,
+      instance_uuid: instanceUuidOf(instance),
+      event_type: `instance.${action}.${phase}`,
+    });
+    await attempt(log, 'could not send the instance notification', async () => {
       const spec: InstanceActionSpec | undefined = INSTANCE_ACTIONS[action];
       if (spec === undefined) {
         log.error({ action }, 'no instance notification is defined for this action; none sent');
@@ -102,27 +105,33 @@ class NovaInstanceNotifier implements InstanceNotifier {
         log.error('the instance has no flavor and it could not be loaded; notification not sent');
         return;
       }
-      if (this.enabled.legacy) await this.sendLegacy(context, instance, action, phase, spec, extras, log);
-      if (this.enabled.versioned) await this.sendVersioned(context, instance, action, phase, spec, extras, log);
-    } catch (err) {
-      log.error({ err }, 'could not send the instance notification');
-    }
+      // One stream's failure does not cost the other its notification.
+      if (this.enabled.legacy) {
+        await attempt(log, 'could not send the legacy instance notification', () =>
+          this.sendLegacy(context, instance, action, phase, spec, extras, log),
+        );
+      }
+      if (this.enabled.versioned) {
+        await attempt(log, 'could not send the versioned instance notification', () =>
+          this.sendVersioned(context, instance, action, phase, spec, extras, log),
+        );
+      }
+    });
   }
 
   async exception(context: RequestContext, method: string, error: RemoteFailure, args: Record<string, unknown>): Promise<void> {
     if (!this.enabled.legacy && !this.enabled.versioned) return;
     const uuid = instanceUuidOf(args['instance']);
     const log = this.log.child({ request_id: context.request_id, instance_uuid: uuid, event_type: method });
-    try {
-      if (this.enabled.legacy) {
-        const payload = { exception: exceptionRepr(error), args: wrapExceptionArgs(args) };
-        await this.notifier('legacy', uuid).error(context, method, payload);
-      }
-      if (this.enabled.versioned) {
-        await this.notifier('versioned', uuid).error(context, 'compute.exception', exceptionPayload(error));
-      }
-    } catch (err) {
-      log.error({ err }, 'could not send the exception notification');
+    if (this.enabled.legacy) {
+      await attempt(log, 'could not send the legacy exception notification', () =>
+        this.notifier('legacy', uuid).error(context, method, { exception: exceptionRepr(error), args: wrapExceptionArgs(args) }),
+      );
+    }
+    if (this.enabled.versioned) {
+      await attempt(log, 'could not send the versioned exception notification', () =>
+        this.notifier('versioned', uuid).error(context, 'compute.exception', exceptionPayload(error)),
+      );
     }
   }
 
@@ -147,7 +156,7 @@ class NovaInstanceNotifier implements InstanceNotifier {
       ...(spec.legacyFixedIps.includes(phase) ? { networkInfo: instanceNetworkInfo(instance) } : {}),
       extra: { ...spec.legacyExtras?.(phase, extras), ...(extras.fault ? exceptionToDict(extras.fault) : {}) },
     });
-    const notifier = this.notifier('legacy', instance.get('uuid') ?? null);
+    const notifier = this.notifier('legacy', instanceUuidOf(instance));
     await (phase === 'error' ? notifier.error(context, eventType, payload) : notifier.info(context, eventType, payload));
   }
 
@@ -175,7 +184,7 @@ class NovaInstanceNotifier implements InstanceNotifier {
       instanceName: spec.payload === 'InstanceCreatePayload' ? this.options.instanceName(instance) : '',
       snapshotImageId: extras.snapshotImageId,
     });
-    const notifier = this.notifier('versioned', instance.get('uuid') ?? null);
+    const notifier = this.notifier('versioned', instanceUuidOf(instance));
     // _get_fault_and_priority_from_exception: ERROR exactly when there is an exception.
     await (extras.fault ? notifier.error(context, eventType, payload) : notifier.info(context, eventType, payload));
   }
@@ -224,6 +233,16 @@ class NovaInstanceNotifier implements InstanceNotifier {
   }
 }
 
+/** Runs one notification step; whatever it throws is logged, never passed on. */
+async function attempt(log: Logger, message: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (err) {
+    log.error({ err }, message);
+  }
+}
+
+/** The uuid of an Instance, or the uuid string RPC arguments carry. */
 function instanceUuidOf(value: unknown): string | null {
   if (typeof value === 'string') return value;
   const uuid = value instanceof NovaObject ? value.get('uuid') : undefined;

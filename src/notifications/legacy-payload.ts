@@ -18,6 +18,8 @@ export interface LegacyPayloadInput {
 export function infoFromInstance({ instance, imageRefUrl, networkInfo, extra }: LegacyPayloadInput): Record<string, unknown> {
   const flavor = instance.get('flavor') as NovaObject | undefined;
   const flavorValue = (field: string): unknown => flavor?.get(field) ?? null;
+  // instance.get_flavor().get(key, ''): the default only when the flavor does not carry the field at all.
+  const flavorGet = (field: string): unknown => (flavor?.has(field) ? flavorValue(field) : '');
   const rootGb = flavorValue('root_gb');
   const ephemeralGb = flavorValue('ephemeral_gb');
   const progress = field(instance, 'progress');
@@ -28,9 +30,9 @@ export function infoFromInstance({ instance, imageRefUrl, networkInfo, extra }: 
     display_name: field(instance, 'display_name'),
     reservation_id: field(instance, 'reservation_id'),
     hostname: field(instance, 'hostname'),
-    instance_type: flavor?.get('name') ?? '',
+    instance_type: flavorGet('name'),
     instance_type_id: field(instance, 'instance_type_id'),
-    instance_flavor_id: flavor?.get('flavorid') ?? '',
+    instance_flavor_id: flavorGet('flavorid'),
     architecture: field(instance, 'architecture'),
     memory_mb: flavorValue('memory_mb'),
     disk_gb: typeof rootGb === 'number' && typeof ephemeralGb === 'number' ? rootGb + ephemeralGb : null,

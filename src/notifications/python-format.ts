@@ -45,7 +45,7 @@ export function pyAwareDatetimeStr(value: unknown): string {
 }
 
 /** Python truthiness of a JSON-like value. */
-export function isTruthy(value: unknown): boolean {
+function isTruthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
   if (Array.isArray(value)) return value.length > 0;
   if (typeof value === 'object' && !(value instanceof Date)) return Object.keys(value as object).length > 0;

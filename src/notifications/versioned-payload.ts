@@ -10,7 +10,7 @@ import type { InstancePayloadClass } from './instance-actions';
 import { instanceNetworkInfo, ipPayloads } from './network-info';
 import { payloadObject, type PayloadPrimitive } from './payload-object';
 
-export const PAYLOAD_VERSIONS: Readonly<Record<InstancePayloadClass, string>> = {
+const PAYLOAD_VERSIONS: Readonly<Record<InstancePayloadClass, string>> = {
   InstanceActionPayload: '1.8',
   InstanceCreatePayload: '1.12',
   InstanceActionRebuildPayload: '1.9',
