@@ -35,9 +35,9 @@ export class RemoteFailure extends Error {
     this.tb = init.tb ?? [];
   }
 
-  /** `true` when this is the named Nova exception (module nova.exception). */
-  is(className: string): boolean {
-    return this.className === className;
+  /** `true` when this is one of the named exception classes. */
+  is(...classNames: string[]): boolean {
+    return classNames.includes(this.className);
   }
 
   toPayload(): FailurePayload {

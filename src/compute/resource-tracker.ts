@@ -1,0 +1,383 @@
+// Nova's resource tracker for one node: the ComputeNode record (through the conductor) and the Placement resource
+// provider (inventory and traits) kept true from the driver's resources and the instances on this host; instance
+// claims during builds. nova/compute/resource_tracker.py, nova-compute-protocol.md §5.7 and §6.
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { CAPABILITY_TRAITS, type ComputeDriver, type HostResources } from '../../driver/driver';
+import type { Logger } from '../log';
+import type { RequestContext } from '../messaging/types';
+import { adminContext } from '../messaging';
+import { newObject, type ComputeNode, type Instance, type NovaObject } from '../objects';
+import type { ConductorClient } from '../conductor';
+import { buildComputeInventory, type PlacementClient } from '../placement';
+import { novaError } from './exceptions';
+import type { ResourceTrackerPort } from './ports';
+import { VmState } from './states';
+
+/** The Placement calls the tracker makes. */
+export type ProviderPort = Pick<PlacementClient, 'ensureResourceProvider' | 'getInventories' | 'setInventories' | 'setTraits'>;
+
+export interface ResourceTrackerOptions {
+  readonly host: string;
+  readonly nodename: string;
+  readonly statePath: string;
+  readonly myIp: string;
+  readonly reservedHostMemoryMb: number;
+  readonly reservedHostCpus: number;
+  readonly reservedHostDiskMb: number;
+  /** [DEFAULT] cpu/ram/disk_allocation_ratio (null = unset) */
+  readonly cpuAllocationRatio: number | null;
+  readonly ramAllocationRatio: number | null;
+  readonly diskAllocationRatio: number | null;
+  /** [DEFAULT] initial_*_allocation_ratio */
+  readonly initialCpuAllocationRatio: number;
+  readonly initialRamAllocationRatio: number;
+  readonly initialDiskAllocationRatio: number;
+}
+
+interface TrackedInstance {
+  readonly uuid: string;
+  readonly vcpus: number;
+  readonly memoryMb: number;
+  readonly diskGb: number;
+  readonly vmState: string;
+  readonly taskState: string | null;
+  readonly osType: string | null;
+  readonly projectId: string;
+}
+
+const NODE_UUID_FILE = 'compute_nodes';
+/** The traits whose presence Berth decides; any other trait on the provider belongs to someone else. */
+const MANAGED_TRAITS = ['COMPUTE_NODE', 'COMPUTE_STATUS_DISABLED', ...Object.values(CAPABILITY_TRAITS)];
+
+export class ResourceTracker implements ResourceTrackerPort {
+  private computeNode: ComputeNode | null = null;
+  private readonly instances = new Map<string, TrackedInstance>();
+  private resources: HostResources | null = null;
+  private serviceDisabled = false;
+  private failedBuilds = 0;
+  private saveTimer: NodeJS.Timeout | null = null;
+  private updating: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly options: ResourceTrackerOptions,
+    private readonly conductor: ConductorClient,
+    private readonly driver: ComputeDriver,
+    private readonly placement: ProviderPort,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'resource-tracker', nodename: options.nodename });
+  }
+
+  get nodeUuid(): string | null {
+    return (this.computeNode?.get('uuid') as string | undefined) ?? null;
+  }
+
+  /** Called by the service when the Service record's `disabled` changes (COMPUTE_STATUS_DISABLED trait). */
+  setServiceDisabled(disabled: boolean): void {
+    this.serviceDisabled = disabled;
+  }
+
+  setFailedBuilds(count: number): void {
+    this.failedBuilds = count;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // update_available_resource: startup and every periodic tick.
+
+  /** Refreshes resources and usage, saves the ComputeNode when it changed, and pushes inventory and traits. */
+  updateAvailableResource(context: RequestContext = adminContext(), startup = false): Promise<void> {
+    // One update at a time: a periodic tick that finds one running waits for it instead of racing it.
+    if (!this.updating) {
+      this.updating = this.doUpdate(context, startup).finally(() => {
+        this.updating = null;
+      });
+    }
+    return this.updating;
+  }
+
+  private async doUpdate(context: RequestContext, startup: boolean): Promise<void> {
+    this.resources = await this.driver.getAvailableResource();
+    const instances = await this.conductor.instanceListGetByHost(context, this.options.host, ['flavor']);
+    this.instances.clear();
+    for (const instance of instances) {
+      if (instance.get('node') === this.options.nodename || instance.get('node') === null || instance.get('node') === undefined) {
+        this.trackInstance(instance);
+      }
+    }
+    await this.ensureComputeNode(context, startup);
+    await this.saveComputeNode(context);
+    await this.updateToPlacement(context);
+  }
+
+  /** _init_compute_node: find our record (by host and node), or create it with the persisted uuid. */
+  private async ensureComputeNode(context: RequestContext, startup: boolean): Promise<void> {
+    if (this.computeNode && !startup) return;
+    const existing = await this.conductor.computeNodeGetByHostAndNodename(context, this.options.host, this.options.nodename);
+    if (existing) {
+      this.computeNode = existing;
+      await this.persistNodeUuid(String(existing.get('uuid')));
+      this.copyResources(existing);
+      return;
+    }
+    const uuid = (await this.readNodeUuid()) ?? randomUUID();
+    const cn = newObject('ComputeNode', { uuid, host: this.options.host, hypervisor_hostname: this.options.nodename }) as ComputeNode;
+    this.copyResources(cn);
+    this.copyUsage(cn);
+    await this.conductor.computeNodeCreate(context, cn);
+    await this.persistNodeUuid(String(cn.get('uuid')));
+    this.log.info({ compute_node_uuid: cn.get('uuid') }, 'Compute node record created for %s:%s with uuid: %s', this.options.host, this.options.nodename, cn.get('uuid'));
+    this.computeNode = cn;
+  }
+
+  private nodeUuidFile(): string {
+    return path.join(this.options.statePath, NODE_UUID_FILE);
+  }
+
+  /** The state file maps node name → uuid (Nova 2023.1+ keeps `compute_id` the same way). */
+  private async readNodeUuid(): Promise<string | null> {
+    try {
+      const data = JSON.parse(await fs.readFile(this.nodeUuidFile(), 'utf8')) as Record<string, unknown>;
+      const uuid = data[this.options.nodename];
+      return typeof uuid === 'string' && /^[0-9a-f-]{36}$/.test(uuid) ? uuid : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async persistNodeUuid(uuid: string): Promise<void> {
+    let data: Record<string, unknown> = {};
+    try {
+      data = JSON.parse(await fs.readFile(this.nodeUuidFile(), 'utf8')) as Record<string, unknown>;
+    } catch {
+      // first start
+    }
+    if (data[this.options.nodename] === uuid) return;
+    data[this.options.nodename] = uuid;
+    await fs.mkdir(this.options.statePath, { recursive: true });
+    const tmp = `${this.nodeUuidFile()}.tmp`;
+    await fs.writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o644 });
+    await fs.rename(tmp, this.nodeUuidFile());
+  }
+
+  private ratios(cn: NovaObject | null): { cpu: number; ram: number; disk: number } {
+    const current = (field: string): number | null => {
+      const v = cn?.get(field);
+      return typeof v === 'number' && v > 0 ? v : null;
+    };
+    const o = this.options;
+    return {
+      cpu: o.cpuAllocationRatio ?? current('cpu_allocation_ratio') ?? o.initialCpuAllocationRatio,
+      ram: o.ramAllocationRatio ?? current('ram_allocation_ratio') ?? o.initialRamAllocationRatio,
+      disk: o.diskAllocationRatio ?? current('disk_allocation_ratio') ?? o.initialDiskAllocationRatio,
+    };
+  }
+
+  /** _copy_resources: the driver's view of the host onto the record. */
+  private copyResources(cn: NovaObject): void {
+    const r = this.resources;
+    if (!r) throw new Error('resources not loaded');
+    const ratios = this.ratios(cn);
+    setIfChanged(cn, 'vcpus', r.vcpus);
+    setIfChanged(cn, 'memory_mb', r.memoryMb);
+    setIfChanged(cn, 'local_gb', r.localGb);
+    setIfChanged(cn, 'hypervisor_type', r.hypervisorType);
+    setIfChanged(cn, 'hypervisor_version', r.hypervisorVersion);
+    setIfChanged(cn, 'hypervisor_hostname', this.options.nodename);
+    setIfChanged(cn, 'cpu_info', JSON.stringify(r.cpuInfo));
+    setIfChanged(cn, 'disk_available_least', r.diskAvailableLeastGb);
+    setIfChanged(cn, 'host_ip', this.options.myIp);
+    setIfChanged(cn, 'cpu_allocation_ratio', ratios.cpu);
+    setIfChanged(cn, 'ram_allocation_ratio', ratios.ram);
+    setIfChanged(cn, 'disk_allocation_ratio', ratios.disk);
+    const specs = r.supportedInstances.map(([arch, hvType, vmMode]) => ({ arch, hv_type: hvType, vm_mode: vmMode }));
+    const currentSpecs = ((cn.get('supported_hv_specs') as NovaObject[] | undefined) ?? []).map((s) => ({
+      arch: s.get('arch'),
+      hv_type: s.get('hv_type'),
+      vm_mode: s.get('vm_mode'),
+    }));
+    if (JSON.stringify(currentSpecs) !== JSON.stringify(specs)) {
+      cn.set('supported_hv_specs', specs.map((s) => newObject('HVSpec', s as never)));
+    }
+    if (!cn.has('numa_topology')) cn.set('numa_topology', null);
+    if (!cn.has('pci_device_pools')) cn.set('pci_device_pools', newObject('PciDevicePoolList', { objects: [] }));
+    if (!cn.has('metrics')) cn.set('metrics', '[]');
+  }
+
+  /** _update_usage_from_instances: usage recomputed from the reserved amounts and every tracked instance. */
+  private copyUsage(cn: NovaObject): void {
+    const o = this.options;
+    let vcpus = o.reservedHostCpus;
+    let memory = o.reservedHostMemoryMb;
+    let disk = Math.ceil(o.reservedHostDiskMb / 1024);
+    const stats: Record<string, number> = { num_instances: 0 };
+    const inc = (key: string): void => {
+      stats[key] = (stats[key] ?? 0) + 1;
+    };
+    let workload = 0;
+    for (const t of this.instances.values()) {
+      vcpus += t.vcpus;
+      memory += t.memoryMb;
+      disk += t.diskGb;
+      inc('num_instances');
+      inc(`num_vm_${t.vmState}`);
+      inc(`num_task_${t.taskState ?? 'None'}`);
+      inc(`num_os_type_${t.osType ?? 'None'}`);
+      inc(`num_proj_${t.projectId}`);
+      if (t.taskState !== null) workload++;
+    }
+    const r = this.resources;
+    setIfChanged(cn, 'vcpus_used', vcpus);
+    setIfChanged(cn, 'memory_mb_used', memory);
+    setIfChanged(cn, 'local_gb_used', disk);
+    if (r) {
+      setIfChanged(cn, 'free_ram_mb', r.memoryMb - memory);
+      setIfChanged(cn, 'free_disk_gb', r.localGb - disk);
+    }
+    setIfChanged(cn, 'running_vms', this.instances.size);
+    setIfChanged(cn, 'current_workload', workload);
+    const statStrings: Record<string, string> = {};
+    for (const [k, v] of Object.entries(stats)) statStrings[k] = String(v);
+    statStrings['io_workload'] = String(workload);
+    statStrings['failed_builds'] = String(this.failedBuilds);
+    const current = cn.get('stats') as Record<string, string> | undefined;
+    if (JSON.stringify(sortKeys(current ?? {})) !== JSON.stringify(sortKeys(statStrings))) cn.set('stats', statStrings);
+  }
+
+  /** Saves the ComputeNode only when something changed (Nova's _resource_change). */
+  private async saveComputeNode(context: RequestContext): Promise<void> {
+    const cn = this.computeNode;
+    if (!cn) return;
+    this.copyResources(cn);
+    this.copyUsage(cn);
+    if (cn.changes().length === 0) return;
+    await this.conductor.computeNodeSave(context, cn);
+  }
+
+  /** _update_to_placement: provider, inventory (ratios kept as placement has them unless configured), traits. */
+  private async updateToPlacement(context: RequestContext): Promise<void> {
+    const cn = this.computeNode;
+    const r = this.resources;
+    if (!cn || !r) return;
+    const uuid = String(cn.get('uuid'));
+    await this.placement.ensureResourceProvider(context, uuid, this.options.nodename);
+    const current = await this.placement.getInventories(context, uuid);
+    const o = this.options;
+    const inventories = buildComputeInventory({
+      vcpus: r.vcpus,
+      memoryMb: r.memoryMb,
+      diskGb: r.localGb,
+      // Placement refuses reserved > total (a tiny host with the default 512 MB reserve).
+      reservedHostCpus: Math.min(o.reservedHostCpus, r.vcpus),
+      reservedHostMemoryMb: Math.min(o.reservedHostMemoryMb, r.memoryMb),
+      reservedHostDiskMb: Math.min(o.reservedHostDiskMb, r.localGb * 1024),
+      cpuAllocationRatio: o.cpuAllocationRatio,
+      ramAllocationRatio: o.ramAllocationRatio,
+      diskAllocationRatio: o.diskAllocationRatio,
+      initialCpuAllocationRatio: o.initialCpuAllocationRatio,
+      initialRamAllocationRatio: o.initialRamAllocationRatio,
+      initialDiskAllocationRatio: o.initialDiskAllocationRatio,
+      current: current.inventories,
+    });
+    await this.placement.setInventories(context, uuid, inventories);
+    await this.placement.setTraits(context, uuid, { wanted: this.wantedTraits(), managed: MANAGED_TRAITS });
+  }
+
+  private wantedTraits(): string[] {
+    const traits = ['COMPUTE_NODE'];
+    for (const [capability, trait] of Object.entries(CAPABILITY_TRAITS)) {
+      if (trait && this.driver.capabilities[capability as keyof ComputeDriver['capabilities']]) traits.push(trait);
+    }
+    if (this.serviceDisabled) traits.push('COMPUTE_STATUS_DISABLED');
+    return traits;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Claims
+
+  async instanceClaim(context: RequestContext, instance: Instance): Promise<void> {
+    const flavor = instance.get('flavor') as NovaObject | undefined;
+    const memoryMb = Number(flavor?.get('memory_mb') ?? instance.get('memory_mb') ?? 0);
+    const vcpus = Number(flavor?.get('vcpus') ?? instance.get('vcpus') ?? 0);
+    const r = this.resources ?? (this.resources = await this.driver.getAvailableResource());
+    // The scheduler checked Placement; this catches what Placement cannot know: a single instance bigger than the
+    // physical host (its limits would not hold), e.g. after the host shrank or with a forced host.
+    if (memoryMb > r.memoryMb) {
+      throw novaError('ComputeResourcesUnavailable', { reason: `Memory ${r.memoryMb} MB of this host < requested ${memoryMb} MB` });
+    }
+    if (vcpus > r.vcpus * this.ratios(this.computeNode).cpu) {
+      throw novaError('ComputeResourcesUnavailable', { reason: `vCPUs ${r.vcpus} of this host < requested ${vcpus}` });
+    }
+    // _set_instance_host_and_node
+    instance.set('host', this.options.host);
+    instance.set('launched_on', this.options.host);
+    instance.set('node', this.options.nodename);
+    await this.conductor.instanceSave(context, instance, {});
+    this.trackInstance(instance);
+    this.scheduleSave();
+  }
+
+  async dropInstance(_context: RequestContext, instanceUuid: string): Promise<void> {
+    if (this.instances.delete(instanceUuid)) this.scheduleSave();
+  }
+
+  trackInstance(instance: Instance): void {
+    const vmState = String(instance.get('vm_state'));
+    // vm_states.allow_resource_removal: deleted and shelved-offloaded instances hold nothing here.
+    if (vmState === VmState.DELETED || vmState === VmState.SHELVED_OFFLOADED) {
+      this.instances.delete(String(instance.get('uuid')));
+      return;
+    }
+    const flavor = instance.get('flavor') as NovaObject | undefined;
+    const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0) || 0);
+    const swapMb = num(flavor?.get('swap'));
+    this.instances.set(String(instance.get('uuid')), {
+      uuid: String(instance.get('uuid')),
+      vcpus: num(flavor?.get('vcpus') ?? instance.get('vcpus')),
+      memoryMb: num(flavor?.get('memory_mb') ?? instance.get('memory_mb')),
+      diskGb: num(flavor?.get('root_gb') ?? instance.get('root_gb')) + num(flavor?.get('ephemeral_gb') ?? instance.get('ephemeral_gb')) + Math.ceil(swapMb / 1024),
+      vmState,
+      taskState: (instance.get('task_state') as string | null | undefined) ?? null,
+      osType: (instance.get('os_type') as string | null | undefined) ?? null,
+      projectId: String(instance.get('project_id') ?? ''),
+    });
+  }
+
+  /**
+   * Nova saves the ComputeNode on every claim; many concurrent builds would make that one conductor round trip
+   * each. Coalescing them within a short window keeps the record true at a fraction of the cost.
+   */
+  private scheduleSave(): void {
+    if (this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null;
+      this.saveComputeNode(adminContext()).catch((err: unknown) => this.log.warn({ err }, 'could not save the compute node usage'));
+    }, 500);
+    this.saveTimer.unref();
+  }
+
+  /** Flushes a pending usage save (shutdown, tests). */
+  async flush(): Promise<void> {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = null;
+      await this.saveComputeNode(adminContext());
+    }
+  }
+
+  stop(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
+  }
+}
+
+function setIfChanged(obj: NovaObject, field: string, value: unknown): void {
+  const current = obj.get(field);
+  if (current === undefined || JSON.stringify(current) !== JSON.stringify(value)) obj.set(field, value as never);
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
