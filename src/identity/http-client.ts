@@ -103,20 +103,16 @@ export class HttpClient {
     );
   }
 
-  /** A new client with these defaults layered over ours (headers merged); this one is unchanged. */
-  defaults(options: { readonly timeoutMs?: number; readonly headers?: Readonly<Record<string, string>> }): HttpClient {
+  /** A new client with these headers layered over ours (same transport); this one is unchanged. */
+  defaults(options: { readonly headers: Readonly<Record<string, string>> }): HttpClient {
     return new HttpClient(
       this.axios,
       Object.freeze({
-        timeoutMs: options.timeoutMs ?? this.settings.timeoutMs,
+        timeoutMs: this.settings.timeoutMs,
         headers: Object.freeze({ ...this.settings.headers, ...options.headers }),
         logger: this.settings.logger,
       }),
     );
-  }
-
-  get timeoutMs(): number {
-    return this.settings.timeoutMs;
   }
 
   /** Sends one request. Resolves on 2xx; rejects with RequestError, ConnectionError or InvalidResponse. */

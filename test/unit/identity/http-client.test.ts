@@ -13,9 +13,7 @@ describe('identity/http-client', () => {
 
   it('defaults() layers headers over a copy; the original client is unchanged', async () => {
     const root = HttpClient.create({ headers: { Accept: 'application/json', 'X-A': 'root' } });
-    const child = root.defaults({ headers: { 'X-A': 'child', 'X-B': 'b' }, timeoutMs: 1234 });
-    assert.equal(child.timeoutMs, 1234);
-    assert.notEqual(root.timeoutMs, 1234);
+    const child = root.defaults({ headers: { 'X-A': 'child', 'X-B': 'b' } });
     nock(SERVICE)
       .get('/child')
       .matchHeader('x-a', 'child')
