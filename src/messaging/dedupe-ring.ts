@@ -14,7 +14,7 @@ export class DedupeRing {
    */
   seen(uniqueId: unknown): boolean {
     if (!pythonTruthy(uniqueId)) return false;
-    const key = typeof uniqueId === 'string' ? uniqueId : JSON.stringify(uniqueId);
+    const key = typeof uniqueId === 'string' ? `s:${uniqueId}` : `j:${JSON.stringify(uniqueId)}`;
     if (this.ids.includes(key)) return true;
     this.ids.push(key);
     if (this.ids.length > this.size) this.ids.shift();
