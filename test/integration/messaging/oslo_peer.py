@@ -4,6 +4,7 @@
   oslo_peer.py client '<json>'   make the listed calls/casts, print one JSON line with the outcomes
   oslo_peer.py server '<json>'   serve a test endpoint until stdin closes; print "ready" once consuming
   oslo_peer.py listen '<json>'   print each notification received on the topics as one JSON line
+  oslo_peer.py bench '<json>'    time sequential echo calls (bench/messaging-rpc.ts), print one JSON line
 """
 import json
 import sys
@@ -47,6 +48,23 @@ def run_client(spec):
                              'kwargs': getattr(exc, 'kwargs', None)})
     reply_q = getattr(t._driver, '_reply_q', None)  # for the test's cleanup
     print(json.dumps({'outcomes': outcomes, 'reply_q': reply_q}), flush=True)
+    t.cleanup()
+
+
+def run_bench(spec):
+    t = transport(spec)
+    target = oslo_messaging.Target(topic=spec['topic'], server=spec['server'], version='6.0')
+    client = oslo_messaging.get_rpc_client(t, target, timeout=30)
+    ctxt = {'request_id': 'req-bench'}
+    for _ in range(spec.get('warmup', 50)):
+        client.call(ctxt, 'echo', n=0)
+    latencies = []
+    for i in range(spec['calls']):
+        start = time.perf_counter()
+        client.call(ctxt, 'echo', n=i)
+        latencies.append(time.perf_counter() - start)
+    reply_q = getattr(t._driver, '_reply_q', None)
+    print(json.dumps({'latencies_ms': [x * 1000 for x in latencies], 'reply_q': reply_q}), flush=True)
     t.cleanup()
 
 
@@ -113,4 +131,4 @@ def run_listener(spec):
 
 
 if __name__ == '__main__':
-    {'client': run_client, 'server': run_server, 'listen': run_listener}[sys.argv[1]](json.loads(sys.argv[2]))
+    {'client': run_client, 'server': run_server, 'listen': run_listener, 'bench': run_bench}[sys.argv[1]](json.loads(sys.argv[2]))
