@@ -100,10 +100,10 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
   const nodename = D.hypervisor_hostname;
   const flags = queueFlags(config);
 
-  const session = messagingSession(config, D.transport_url, logger.child({ component: 'messaging' }));
+  const session = messagingSession(config, D.transport_url, logger);
   const rpcClient = new RpcClient({
     session,
-    logger: logger.child({ component: 'rpc-client' }),
+    logger,
     exchange: D.control_exchange,
     queueFlags: flags,
     timeoutMs: D.rpc_response_timeout * 1000,
@@ -111,12 +111,21 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
   const conductor = new ConductorClient(rpcClient, { logger: logger.child({ component: 'conductor' }) });
 
   const placementSession = new KeystoneSession(config.placement, { logger: logger.child({ component: 'keystone', section: 'placement' }) });
-  const serviceUserSession = new KeystoneSession(config.service_user, { logger: logger.child({ component: 'keystone', section: 'service_user' }) });
-  const glanceSession = config.glance.auth_type ? new KeystoneSession(config.glance, { logger: logger.child({ component: 'keystone', section: 'glance' }) }) : serviceUserSession;
+  // [service_user] is optional when [glance] has its own credential; it then sends no service token.
+  const serviceUserSession = config.service_user.auth_type
+    ? new KeystoneSession(config.service_user, { logger: logger.child({ component: 'keystone', section: 'service_user' }) })
+    : undefined;
+  const glanceSession = config.glance.auth_type
+    ? new KeystoneSession(config.glance, { logger: logger.child({ component: 'keystone', section: 'glance' }) })
+    : serviceUserSession;
   const placement = new PlacementClient(placementSession, { logger: logger.child({ component: 'placement' }) });
   const glance = new GlanceClient(
     { ...config.glance, send_service_user_token: config.service_user.send_service_user_token },
-    { serviceUser: serviceUserSession, fallbackAuth: glanceSession, logger: logger.child({ component: 'glance' }) },
+    {
+      ...(serviceUserSession ? { serviceUser: serviceUserSession } : {}),
+      ...(glanceSession ? { fallbackAuth: glanceSession } : {}),
+      logger: logger.child({ component: 'glance' }),
+    },
   );
 
   const driver = createDriver(config, logger.child({ component: 'driver' }));
@@ -145,7 +154,7 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
 
   // Notifications ride their own session when [oslo_messaging_notifications] transport_url names another broker.
   const notifyUrl = config.oslo_messaging_notifications.transport_url ?? D.transport_url;
-  const notifySession = notifyUrl === D.transport_url ? session : messagingSession(config, notifyUrl, logger.child({ component: 'notifications' }));
+  const notifySession = notifyUrl === D.transport_url ? session : messagingSession(config, notifyUrl, logger);
   const imageApiServer = config.glance.endpoint_override ?? config.glance.api_servers?.[0] ?? undefined;
   const notifier = createInstanceNotifier({
     host,
@@ -156,7 +165,7 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
     imageApiServer: () => imageApiServer,
     instanceName: (instance) => instanceName(D.instance_name_template, instance),
     loadFields: (context, instance, fields) => loadInstanceFields(conductor, context, instance, fields),
-    logger: logger.child({ component: 'notifications' }),
+    logger,
   });
 
   const manager = new ComputeManager({
@@ -184,7 +193,7 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
     topic: TOPIC,
     server: host,
     endpoints: computeEndpoints(manager),
-    logger: logger.child({ component: 'rpc-server' }),
+    logger,
     exchange: D.control_exchange,
     queueFlags: flags,
     maxMessageBytes: config.oslo_messaging_rabbit.max_message_size_mb * 1024 * 1024,
