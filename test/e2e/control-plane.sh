@@ -35,9 +35,12 @@ DBS="keystone glance placement nova_api nova nova_cell0"
 DB_USERS="keystone glance placement nova"
 PACKAGES="mariadb-server rabbitmq-server keystone glance-api placement-api nova-api nova-conductor nova-scheduler
 nova-compute python3-openstackclient python3-osc-placement python3-pymysql uwsgi-plugin-python3 crudini"
-# start order; `down` goes backwards (fake computes first, the shared services last)
-SERVICES="mariadb epmd rabbitmq keystone glance-api placement-api fake-neutron nova-api nova-conductor nova-scheduler"
+# start order; `down` stops them backwards, fake computes first
+SHARED_SERVICES="mariadb epmd rabbitmq"
+OPENSTACK_SERVICES="keystone glance-api placement-api fake-neutron nova-api nova-conductor nova-scheduler"
 export DEBIAN_FRONTEND=noninteractive
+# any Erlang node we cause to start (rabbitmqctl, rabbitmq-server) keeps its epmd on loopback
+export ERL_EPMD_ADDRESS=127.0.0.1
 # Debian's python3 and OpenStack tools first: an earlier python3 (pyenv) lacks the OpenStack libraries
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin
 
@@ -252,12 +255,12 @@ phase_apt() {
         || { tail -30 "$LOG/apt-install.log"; die "apt-get install failed"; }
 }
 
-phase_mariadb() {
-    phase mariadb
+ensure_mariadb() {  # reuse a running MariaDB, or start our own on 127.0.0.1 (a fresh machine)
     if mysqladmin ping >/dev/null 2>&1; then
-        say "reusing the running MariaDB"
-    else
-        render "$ETC/mariadb.cnf" root:root 644 <<'EOF'
+        is_running mariadb || say "reusing the running MariaDB"
+        return 0
+    fi
+    render "$ETC/mariadb.cnf" root:root 644 <<'EOF'
 [mysqld]
 bind-address = 127.0.0.1
 max_connections = 1000
@@ -265,14 +268,18 @@ innodb_buffer_pool_size = 256M
 character-set-server = utf8mb3
 collation-server = utf8mb3_general_ci
 EOF
-        install -d -o mysql -g mysql -m 755 /run/mysqld
-        [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
-            > "$LOG/mariadb-install-db.log" 2>&1
-        start_daemon mariadb mysql /usr/sbin/mariadbd --defaults-extra-file="$ETC/mariadb.cnf" \
-            --pid-file=/run/mysqld/mysqld.pid
-        for _ in $(seq 1 100); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.2; done
-        mysqladmin ping >/dev/null || die "MariaDB does not answer"
-    fi
+    install -d -o mysql -g mysql -m 755 /run/mysqld
+    [ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
+        > "$LOG/mariadb-install-db.log" 2>&1
+    start_daemon mariadb mysql /usr/sbin/mariadbd --defaults-extra-file="$ETC/mariadb.cnf" \
+        --pid-file=/run/mysqld/mysqld.pid
+    for _ in $(seq 1 100); do mysqladmin ping >/dev/null 2>&1 && break; sleep 0.2; done
+    mysqladmin ping >/dev/null || die "MariaDB does not answer"
+}
+
+phase_mariadb() {
+    phase mariadb
+    ensure_mariadb
     # the services hold pools of connections (oslo.db: 5 + 50 overflow each); 151, MariaDB's default, runs out
     if [ "$(mysql_q 'SELECT @@max_connections')" -lt 1000 ]; then
         mysql_q "SET GLOBAL max_connections = 1000"; say "max_connections raised to 1000 (runtime only)"
@@ -299,31 +306,40 @@ EOF
     done
 }
 
-phase_rabbitmq() {
-    phase rabbitmq
-    if rabbitmqctl -q status >/dev/null 2>&1; then
-        say "reusing the running RabbitMQ"
-    else
-        if (exec 3<>/dev/tcp/$IP/5672) 2>/dev/null; then
-            die "something listens on $IP:5672 but rabbitmqctl cannot reach it; fix rabbitmqctl or stop it"
-        fi
-        # a node of our own, on loopback only: node rabbit@localhost, AMQP and Erlang distribution on 127.0.0.1
-        cat > /etc/rabbitmq/rabbitmq-env.conf <<'EOF'
+# A running node is registered with epmd; asking epmd first keeps rabbitmqctl (an Erlang node itself) from starting
+# a stray epmd that no PID file of ours would know.
+rabbit_up() { epmd -names >/dev/null 2>&1 && rabbitmqctl -q status >/dev/null 2>&1; }
+
+ensure_rabbitmq() {  # reuse a running RabbitMQ, or start our own node on 127.0.0.1 (a fresh machine)
+    if rabbit_up; then
+        is_running rabbitmq || say "reusing the running RabbitMQ"
+        return 0
+    fi
+    if (exec 3<>"/dev/tcp/$IP/5672") 2>/dev/null; then
+        die "something listens on $IP:5672 but rabbitmqctl cannot reach it; fix rabbitmqctl or stop it"
+    fi
+    # node rabbit@localhost; AMQP and the Erlang distribution on 127.0.0.1 only
+    cat > /etc/rabbitmq/rabbitmq-env.conf <<'EOF'
 NODENAME=rabbit@localhost
 NODE_IP_ADDRESS=127.0.0.1
 NODE_PORT=5672
+ERL_EPMD_ADDRESS=127.0.0.1
 SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 EOF
-        cat > /etc/rabbitmq/rabbitmq.conf <<'EOF'
+    cat > /etc/rabbitmq/rabbitmq.conf <<'EOF'
 listeners.tcp.default = 127.0.0.1:5672
 loopback_users.guest = true
 EOF
-        # start epmd ourselves on loopback, or Erlang starts one on 0.0.0.0
-        epmd -names >/dev/null 2>&1 || start_daemon epmd rabbitmq /usr/bin/epmd -address 127.0.0.1
-        install -d -o rabbitmq -g rabbitmq /var/lib/rabbitmq /var/log/rabbitmq
-        start_daemon rabbitmq rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server
-        rabbitmqctl -q wait --timeout 120 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid
-    fi
+    # our own epmd on loopback, or Erlang starts one on every interface
+    epmd -names >/dev/null 2>&1 || start_daemon epmd rabbitmq /usr/bin/epmd -address 127.0.0.1
+    install -d -o rabbitmq -g rabbitmq /var/lib/rabbitmq /var/log/rabbitmq
+    start_daemon rabbitmq rabbitmq /usr/lib/rabbitmq/bin/rabbitmq-server
+    rabbitmqctl -q wait --timeout 120 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid
+}
+
+phase_rabbitmq() {
+    phase rabbitmq
+    ensure_rabbitmq
     if ! rabbitmqctl -q list_user_permissions "$RABBIT_USER" 2>/dev/null | grep -q '^/[[:space:]]'; then
         if ! rabbitmqctl -q list_users | grep -q "^${RABBIT_USER}[[:space:]]"; then
             rabbitmqctl -q add_user "$RABBIT_USER" "$PW"; ledger_add "rabbituser:$RABBIT_USER"
@@ -661,49 +677,57 @@ cmd_up() {
 }
 
 ###################################################################### down, wipe, status
-cmd_down() {
+stop_openstack() {  # the fake computes, then the OpenStack services, newest first
     local h n
     for h in $(fake_computes); do stop_service "nova-compute-$h"; done
-    for n in $(echo "$SERVICES" | tr ' ' '\n' | tac); do
-        case $n in rabbitmq|mariadb) stop_service "$n" 60 ;; *) stop_service "$n" ;; esac
-    done
+    for n in $(echo "$OPENSTACK_SERVICES" | tr ' ' '\n' | tac); do stop_service "$n"; done
+}
+
+stop_shared() {  # RabbitMQ, epmd and MariaDB, where this script started them (a PID file says so)
+    stop_service rabbitmq 60
+    stop_service epmd
+    stop_service mariadb 60
+}
+
+cmd_down() {
+    stop_openstack
+    stop_shared
     say "stopped what control-plane.sh started (MariaDB / RabbitMQ started by others keep running)"
 }
 
 cmd_wipe() {
-    cmd_down
     local item
-    if [ -s "$STATE/ledger" ] && ! mysqladmin ping >/dev/null 2>&1; then
-        die "MariaDB is not running: cannot drop the DBs in $STATE/ledger (start it, then wipe again)"
-    fi
+    stop_openstack
+    if grep -q '^db' "$STATE/ledger" 2>/dev/null; then ensure_mariadb; fi
+    if grep -q '^rabbituser:' "$STATE/ledger" 2>/dev/null; then ensure_rabbitmq; fi
     while read -r item; do
         case $item in
             db:*) mysql_q "DROP DATABASE IF EXISTS ${item#db:}"; say "dropped database ${item#db:}" ;;
             dbuser:*) item=${item#dbuser:}; mysql_q "DROP USER IF EXISTS '${item%@*}'@'${item#*@}'"; say "dropped DB user $item" ;;
-            rabbituser:*)
-                if rabbitmqctl -q delete_user "${item#rabbituser:}" >/dev/null 2>&1; then say "deleted RabbitMQ user ${item#rabbituser:}"
-                else say "RabbitMQ user ${item#rabbituser:} not deleted (RabbitMQ not reachable?)"; fi ;;
+            rabbituser:*) rabbitmqctl -q delete_user "${item#rabbituser:}" >/dev/null; say "deleted RabbitMQ user ${item#rabbituser:}" ;;
         esac
     done < <(cat "$STATE/ledger" 2>/dev/null)
-    for item in $DBS; do
-        ledger_has "db:$item" || [ -z "$(mysql_q "SHOW DATABASES LIKE '$item'" 2>/dev/null)" ] \
-            || say "kept database $item: control-plane.sh did not create it"
-    done
+    if mysqladmin ping >/dev/null 2>&1; then
+        for item in $DBS; do
+            [ -z "$(mysql_q "SHOW DATABASES LIKE '$item'")" ] || say "kept database $item: control-plane.sh did not create it"
+        done
+    fi
+    stop_shared
     # keystone keys, glance images, nova state, stamps, ledger, Berth state; and the generated config
-    rm -rf "$STATE" "$ETC"
+    find "$STATE" "$ETC" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
     say "wiped; the next 'up' starts from scratch (logs kept in $LOG)"
 }
 
 cmd_status() {
     local n pid port code
     printf '%-28s %-10s %s\n' SERVICE STATE DETAIL
-    for n in $SERVICES $(fake_computes | sed 's/^/nova-compute-/'); do
+    for n in $SHARED_SERVICES $OPENSTACK_SERVICES $(fake_computes | sed 's/^/nova-compute-/'); do
         if pid=$(pid_of "$n"); then
             printf '%-28s %-10s pid %s\n' "$n" running "$pid"
         else
             case $n in
                 mariadb) mysqladmin ping >/dev/null 2>&1 && printf '%-28s %-10s %s\n' "$n" reused "not started by this script" && continue ;;
-                rabbitmq) rabbitmqctl -q status >/dev/null 2>&1 && printf '%-28s %-10s %s\n' "$n" reused "not started by this script" && continue ;;
+                rabbitmq) rabbit_up && printf '%-28s %-10s %s\n' "$n" reused "not started by this script" && continue ;;
                 epmd) continue ;;
             esac
             printf '%-28s %-10s\n' "$n" stopped
