@@ -16,6 +16,7 @@ import {
   discoverHosts,
   downloadImage,
   findResourceProvider,
+  hostMappings,
   listComputeServices,
   openstackJson,
   providerInventory,
@@ -111,8 +112,12 @@ describe('e2e control plane (control-plane.sh)', function () {
       await runControlPlaneScript(['fake-compute', host]);
       const service = await waitForComputeService(host, 'up');
       assert.equal(service.Status, 'enabled');
-      // the script already mapped it; a second discovery finds nothing new but walks cell1
+      // the script mapped it already; a second discovery finds nothing new and changes nothing
       assert.match(await discoverHosts(), /cell1/);
+      assert.deepEqual(
+        (await hostMappings()).filter((m) => m.host === host).map((m) => m.cell),
+        ['cell1'],
+      );
       const provider = await findResourceProvider(host);
       assert.ok(provider, `a resource provider named ${host}`);
       const inventory = await providerInventory(provider.uuid);

@@ -16,6 +16,7 @@ import {
   controlPlaneStatus,
   overlayConfig,
   parseOpenrc,
+  parseTableRows,
   renderConfig,
   runWithOpenrc,
   startBerth,
@@ -144,6 +145,23 @@ describe('e2e support kit', function () {
           return true;
         },
       );
+    });
+  });
+
+  describe('parseTableRows', function () {
+    it('splits the rows of a PrettyTable (nova-manage output) into trimmed cells', function () {
+      const table = [
+        '+-----------+------+',
+        '| Cell Name | Host |',
+        '+-----------+------+',
+        '|   cell1   | h-1  |',
+        '+-----------+------+',
+        '',
+      ].join('\n');
+      assert.deepEqual(parseTableRows(table), [
+        ['Cell Name', 'Host'],
+        ['cell1', 'h-1'],
+      ]);
     });
   });
 

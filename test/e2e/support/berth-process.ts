@@ -2,7 +2,7 @@
 // --config-file <overlay>` (later files win, as in oslo.config), its pino JSON log lines collected for assertions.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { type WriteStream, createWriteStream } from 'node:fs';
+import { type WriteStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,7 +22,7 @@ export interface StartBerthOptions {
   readonly config?: ConfigOverrides;
   /** Default AIO.berthConf, written by control-plane.sh up. */
   readonly baseConfig?: string;
-  /** Default $BERTH_CLI, else <repo>/dist/src/cli.js. */
+  /** Default: $BERTH_CLI, else berthCliPath(). */
   readonly cliPath?: string;
   readonly env?: Readonly<Record<string, string>>;
   /** Every output line is appended here too, for the post-mortem; default /var/log/berth-aio/berth-<host>.log. */
@@ -210,9 +210,18 @@ export class BerthProcess {
   }
 }
 
+/**
+ * Berth's CLI from the same build as this file (<outDir>/src/cli.js beside <outDir>/test/e2e/support/), so tests
+ * and Berth never come from two different compiles; <repo>/dist/src/cli.js when there is none.
+ */
+export function berthCliPath(): string {
+  const sibling = join(__dirname, '..', '..', '..', 'src', 'cli.js');
+  return existsSync(sibling) ? sibling : join(repoRoot(), 'dist', 'src', 'cli.js');
+}
+
 /** Spawns Berth for `host` against the control plane. It is not waited for: use waitForLog or waitForComputeService. */
 export async function startBerth(options: StartBerthOptions): Promise<BerthProcess> {
-  const cliPath = options.cliPath ?? process.env['BERTH_CLI'] ?? join(repoRoot(), 'dist', 'src', 'cli.js');
+  const cliPath = options.cliPath ?? process.env['BERTH_CLI'] ?? berthCliPath();
   const sections = overlayConfig(options.host, options.config);
   const statePath = String(sections['DEFAULT']?.['state_path']);
   await mkdir(statePath, { recursive: true, mode: 0o700 });

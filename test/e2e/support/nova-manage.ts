@@ -11,3 +11,30 @@ export function novaManage(args: readonly string[], options: CliOptions = {}): P
 export function discoverHosts(options?: CliOptions): Promise<string> {
   return novaManage(['cell_v2', 'discover_hosts', '--verbose'], options);
 }
+
+export interface HostMapping {
+  readonly cell: string;
+  readonly cellUuid: string;
+  readonly host: string;
+}
+
+/** The hosts mapped to a cell (`nova-manage cell_v2 list_hosts`, a table on stdout). */
+export async function hostMappings(options?: CliOptions): Promise<HostMapping[]> {
+  const table = await novaManage(['cell_v2', 'list_hosts'], options);
+  return parseTableRows(table)
+    .filter((cells) => cells[0] !== 'Cell Name')
+    .map(([cell = '', cellUuid = '', host = '']) => ({ cell, cellUuid, host }));
+}
+
+/** The cells of each `| a | b |` row of a PrettyTable. */
+export function parseTableRows(table: string): string[][] {
+  return table
+    .split('\n')
+    .filter((line) => line.startsWith('|'))
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split('|')
+        .map((cell) => cell.trim()),
+    );
+}
