@@ -693,6 +693,7 @@ cmd_down() {
     stop_openstack
     stop_shared
     say "stopped what control-plane.sh started (MariaDB / RabbitMQ started by others keep running)"
+    finish_timings down
 }
 
 cmd_wipe() {
@@ -716,6 +717,7 @@ cmd_wipe() {
     # keystone keys, glance images, nova state, stamps, ledger, Berth state; and the generated config
     find "$STATE" "$ETC" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
     say "wiped; the next 'up' starts from scratch (logs kept in $LOG)"
+    finish_timings wipe
 }
 
 cmd_status() {
