@@ -345,7 +345,16 @@ export class MessagingSession extends EventEmitter<SessionEvents> {
       await wasConnected.close().catch(() => undefined);
       this.log.info('closed the AMQP connection');
     }
-    this.emit('closed');
+    this.announce('closed');
+  }
+
+  /** Emits without letting a throwing listener break the session's own bookkeeping. */
+  private announce<K extends keyof SessionEvents>(event: K, ...args: SessionEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: SessionEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error({ event, err: errorText(err) }, 'a session event listener threw');
+    }
   }
 
   // ---- connection ------------------------------------------------------------------------------------------
@@ -445,17 +454,17 @@ export class MessagingSession extends EventEmitter<SessionEvents> {
     conn.on('close', (err?: Error) => this.onConnectionClosed(generation, err));
     conn.on('blocked', (reason: string) => {
       this.log.error({ reason }, `The broker has blocked the connection: ${reason}`);
-      this.emit('blocked', reason);
+      this.announce('blocked', reason);
     });
     conn.on('unblocked', () => {
       this.log.info('The broker has unblocked the connection');
-      this.emit('unblocked');
+      this.announce('unblocked');
     });
     this.currentState = 'connected';
     this.log.info({ host: describeHost(host) }, `Connected to AMQP server on ${describeHost(host)}`);
     for (const waiter of this.waiters) waiter.resolve(conn);
     this.waiters.clear();
-    this.emit('connected', { host: describeHost(host) });
+    this.announce('connected', { host: describeHost(host) });
     void this.runAllSetups(generation);
   }
 
@@ -466,7 +475,7 @@ export class MessagingSession extends EventEmitter<SessionEvents> {
     this.pubPromise = null;
     this.currentState = 'disconnected';
     this.log.error({ host, err: err ? err.message : null }, `AMQP connection to ${host} lost; reconnecting`);
-    this.emit('disconnected', err);
+    this.announce('disconnected', err);
     this.kickConnectLoop();
   }
 
@@ -556,7 +565,7 @@ export class MessagingSession extends EventEmitter<SessionEvents> {
         { setup: entry.name, err: error.message, retry_in_sec: delay },
         `${entry.name}: setup failed: ${error.message}; retrying in ${delay} seconds`,
       );
-      this.emit('setup-error', entry.name, error);
+      this.announce('setup-error', entry.name, error);
       this.scheduleRerun(entry, delay);
     } finally {
       entry.running = false;
@@ -572,10 +581,13 @@ export class MessagingSession extends EventEmitter<SessionEvents> {
     channel.on('error', (err: Error) => this.log.warn({ setup: entry.name, err: err.message }, 'channel closed by the broker'));
     channel.on('close', () => {
       if (!entry.channels.delete(channel)) return; // we closed it
-      if (entry.removed || entry.running || generation !== this.generation || this.currentState !== 'connected') return;
-      this.log.warn({ setup: entry.name }, `${entry.name}: channel lost while connected; setting up again`);
-      this.scheduleRerun(entry, this.backoffSec(entry.failures));
-      entry.failures++;
+      // amqplib closes the channels just before it reports the connection closed: decide after that.
+      setImmediate(() => {
+        if (entry.removed || entry.running || generation !== this.generation || this.currentState !== 'connected') return;
+        this.log.warn({ setup: entry.name }, `${entry.name}: channel lost while connected; setting up again`);
+        this.scheduleRerun(entry, this.backoffSec(entry.failures));
+        entry.failures++;
+      });
     });
   }
 

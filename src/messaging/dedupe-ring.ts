@@ -1,6 +1,8 @@
 // oslo's _MsgIdCache: the last 16 `_unique_id`s a listener saw. A broker may redeliver a message whose ack was lost;
 // its second copy is dropped. Protocol: §1.10.
 
+import { jsonText } from './envelope';
+
 export const DUPLICATE_CHECK_SIZE = 16;
 
 export class DedupeRing {
@@ -14,7 +16,7 @@ export class DedupeRing {
    */
   seen(uniqueId: unknown): boolean {
     if (!pythonTruthy(uniqueId)) return false;
-    const key = typeof uniqueId === 'string' ? `s:${uniqueId}` : `j:${JSON.stringify(uniqueId)}`;
+    const key = typeof uniqueId === 'string' ? `s:${uniqueId}` : `j:${jsonText(uniqueId)}`;
     if (this.ids.includes(key)) return true;
     this.ids.push(key);
     if (this.ids.length > this.size) this.ids.shift();

@@ -1,6 +1,6 @@
 // oslo's RPCDispatcher: pick the endpoint for a request by namespace and version, and fail the way Python fails
 // (NoSuchMethod, UnsupportedVersion, or the builtins error the same bad input raises in Python). Protocol: §1.7.
-import { pythonTypeName, isPlainObject } from './envelope';
+import { isPlainObject, jsonText, pythonTypeName } from './envelope';
 import { RemoteFailure } from './failure';
 import type { RpcEndpoint, RpcHandler } from './types';
 
@@ -18,7 +18,7 @@ function pythonStr(value: unknown): string {
   if (value === true) return 'True';
   if (value === false) return 'False';
   if (typeof value === 'string') return value;
-  return JSON.stringify(value);
+  return jsonText(value);
 }
 
 function pythonRepr(text: string): string {

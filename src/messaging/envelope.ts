@@ -44,6 +44,15 @@ export function pythonTypeName(value: unknown): string {
   return 'dict';
 }
 
+/** JSON text of a decoded value for logs and keys; a value nested too deeply to print does not throw. */
+export function jsonText(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return `<${pythonTypeName(value)} nested too deeply to print>`;
+  }
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);

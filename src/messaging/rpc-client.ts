@@ -7,7 +7,7 @@ import type { Logger } from '../log';
 import type { MessagingSession, SetupContext, SetupRegistration } from './amqp-session';
 import { packContext } from './context';
 import { DedupeRing } from './dedupe-ring';
-import { decodeBody, encodeEnvelope, messageProperties } from './envelope';
+import { decodeBody, encodeEnvelope, jsonText, messageProperties } from './envelope';
 import { InvalidTarget, MessagingTimeout, SessionClosedError } from './errors';
 import { RemoteFailure } from './failure';
 import type { ExchangeSpec } from './topology';
@@ -192,6 +192,15 @@ export class RpcClient implements RpcCaller {
       // channel gone: the broker redelivers it after the reconnect
       return;
     }
+    // A throw from a delivery callback would reach amqplib's frame handling: keep every failure here.
+    try {
+      this.handleReply(msg);
+    } catch (err) {
+      this.log.error({ bytes: msg.content.length, err: String(err) }, 'reply could not be handled; dropped');
+    }
+  }
+
+  private handleReply(msg: amqp.ConsumeMessage): void {
     let data: Record<string, unknown>;
     try {
       data = decodeBody(msg.content);
@@ -200,13 +209,14 @@ export class RpcClient implements RpcCaller {
       return;
     }
     const msgId = data['_msg_id'];
+    const messageId = typeof msgId === 'string' ? msgId : jsonText(msgId);
     if (this.dedupe.seen(data['_unique_id'])) {
-      this.log.debug({ message_id: msgId }, 'duplicate reply dropped');
+      this.log.debug({ message_id: messageId }, 'duplicate reply dropped');
       return;
     }
     const call = typeof msgId === 'string' ? this.pending.get(msgId) : undefined;
     if (!call) {
-      this.log.debug({ message_id: msgId ?? null }, 'No calling threads waiting for msg_id');
+      this.log.debug({ message_id: messageId }, 'No calling threads waiting for msg_id');
       return;
     }
     // oslo ReplyWaiter: a failure wins, then a non-null result; `ending` completes the call; an empty non-ending

@@ -9,7 +9,7 @@ import type { MessagingSession, SetupContext, SetupRegistration } from './amqp-s
 import { DedupeRing } from './dedupe-ring';
 import type { Dispatch } from './dispatcher';
 import { pythonException, selectEndpoint, validateEndpoints } from './dispatcher';
-import { encodeEnvelope, messageProperties } from './envelope';
+import { encodeEnvelope, jsonText, messageProperties } from './envelope';
 import { NoRouteError } from './errors';
 import { RemoteFailure, toRemoteFailure } from './failure';
 import type { ParsedDelivery, ReplyAddress, RpcRequest } from './incoming-message';
@@ -69,7 +69,7 @@ const REPLY_RETRY_INTERVAL_MS = 250;
 type Outcome = { readonly result: unknown } | { readonly failure: RemoteFailure };
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return typeof value === 'string' ? value : jsonText(value);
 }
 
 /** Python `int(value)` for the call-monitor timeout; NaN where Python raises. */
@@ -228,6 +228,11 @@ export class RpcServer {
       });
       tags.push(consumerTag);
     }
+    if (!this.isState('starting') && !this.isState('running')) {
+      // stopConsuming() ran while we were setting up (e.g. after a reconnect): do not keep these consumers.
+      for (const tag of tags) await channel.cancel(tag).catch(() => undefined);
+      return;
+    }
     this.consumer = { channel, tags };
   }
 
@@ -253,8 +258,12 @@ export class RpcServer {
       this.log.warn({ err: String(err) }, 'Discarding RPC request due to failed acknowledge');
       return;
     }
-    const parsed = parseRpcDelivery(msg.content, this.maxMessageBytes);
-    this.track(parsed, msg.content.length);
+    // A throw from a delivery callback would reach amqplib's frame handling: keep every failure here.
+    try {
+      this.track(parseRpcDelivery(msg.content, this.maxMessageBytes), msg.content.length);
+    } catch (err) {
+      this.log.error({ bytes: msg.content.length, err: String(err) }, 'RPC message could not be handled; dropped');
+    }
   }
 
   private track(parsed: ParsedDelivery, bytes: number): void {

@@ -110,6 +110,14 @@ describe('messaging RpcServer under hostile input', function () {
       send(envelope({ _unique_id: hex(), ...inner }));
     };
 
+    // JSON text nested deeper than JSON.stringify can recurse (JSON.parse copes).
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const callDeep = (fields: string, failure: string | null): void => {
+      const msgId = hex();
+      expected.set(msgId, { failure });
+      const inner = `{"method": "echo", "version": "6.0", ${fields}, "_msg_id": "${msgId}", "_reply_q": "${replyQ}"}`;
+      send(JSON.stringify({ 'oslo.version': '2.0', 'oslo.message': inner }));
+    };
     for (let round = 0; round < 40; round++) {
       // Garbage and bad JSON without an address: dropped.
       send(randomBytes(1 + (round % 200)));
@@ -162,6 +170,13 @@ describe('messaging RpcServer under hostile input', function () {
       call({ method: 'echo', args: {}, version: '6.0', _timeout: 'abc' }, null);
       call({ method: 'echo', args: {}, version: '6.0', _timeout: -5 }, null);
       call({ method: 'echo', args: {}, version: '6.0', _timeout: [1] }, null);
+      // Values nested too deeply to print or serialise.
+      if (round < 5) {
+        callDeep(`"args": {}, "_unique_id": ${deep}`, null);
+        callDeep(`"args": {}, "_timeout": ${deep}`, null);
+        callDeep(`"args": {}, "namespace": ${deep}`, 'UnsupportedVersion');
+        callDeep(`"args": {"deep": ${deep}}`, 'TypeError');
+      }
       // CALLs whose reply address is unusable, and CASTs: nothing to answer.
       cast({ method: 'echo', args: {}, version: '6.0', _msg_id: 12, _reply_q: replyQ });
       cast({ method: 'echo', args: {}, version: '6.0', _msg_id: hex(), _reply_q: 'q'.repeat(300) });
