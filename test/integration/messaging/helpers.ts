@@ -99,16 +99,16 @@ export async function listConsumers(): Promise<ConsumerInfo[]> {
 }
 
 interface ConnectionInfo {
-  pid: string;
+  timeout: number;
   client_properties: [string, string, unknown][];
 }
 
-/** The client properties our session sent, as the broker recorded them. */
-export async function clientProperties(connectionName: string): Promise<Map<string, unknown> | null> {
-  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties', '--formatter', 'json');
+/** The client properties our session sent and the negotiated heartbeat, as the broker recorded them. */
+export async function brokerView(connectionName: string): Promise<{ properties: Map<string, unknown>; heartbeatSec: number } | null> {
+  const out = await rabbitmqctl('list_connections', 'timeout', 'client_properties', '--formatter', 'json');
   for (const conn of JSON.parse(out) as ConnectionInfo[]) {
-    const props = new Map(conn.client_properties.map(([k, , v]) => [k, v] as const));
-    if (props.get('connection_name') === connectionName) return props;
+    const properties = new Map(conn.client_properties.map(([k, , v]) => [k, v] as const));
+    if (properties.get('connection_name') === connectionName) return { properties, heartbeatSec: conn.timeout };
   }
   return null;
 }

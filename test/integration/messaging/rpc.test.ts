@@ -13,7 +13,7 @@ import type { MessagingSession } from '../../../src/messaging/amqp-session';
 import type { IncomingCall, RpcEndpoint } from '../../../src/messaging/types';
 import {
   cleanup,
-  clientProperties,
+  brokerView,
   collectingLogger,
   listQueues,
   newSession,
@@ -106,10 +106,11 @@ describe('messaging RPC over RabbitMQ', function () {
     await cleanup(createdQueues, [exchange, `${topic}_fanout`]);
   });
 
-  it('sends the oslo client properties and connection name', async () => {
-    const props = await waitFor('our connection', () => clientProperties(serverSession.connectionName).then((p) => p ?? undefined));
+  it('sends the oslo client properties and connection name and negotiates the 60 s heartbeat', async () => {
+    const view = await waitFor('our connection', () => brokerView(serverSession.connectionName).then((v) => v ?? undefined));
     assert.match(serverSession.connectionName, /^berth-test:\d+:[0-9a-f-]{36}$/);
-    assert.deepEqual(props.get('capabilities'), [
+    assert.equal(view.heartbeatSec, 60);
+    assert.deepEqual(view.properties.get('capabilities'), [
       ['authentication_failure_close', 'bool', true],
       ['connection.blocked', 'bool', true],
       ['consumer_cancel_notify', 'bool', true],
