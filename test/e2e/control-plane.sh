@@ -76,7 +76,6 @@ on_exit() {  # a failed run is logged too, with the phase it failed in
 # ---------------------------------------------------------------- ledger and stamps
 # The ledger lists what this script created (DBs, DB users, the RabbitMQ user) so `wipe` drops only those.
 ledger_add() { grep -qxF "$1" "$STATE/ledger" 2>/dev/null || echo "$1" >> "$STATE/ledger"; }
-ledger_has() { grep -qxF "$1" "$STATE/ledger" 2>/dev/null; }
 # A stamp records the inputs of a slow step that is done (db sync, bootstrap): a re-run skips it while they match.
 stamp_ok()  { [ "$(cat "$STATE/stamps/$1" 2>/dev/null)" = "$2" ]; }
 stamp_set() { echo "$2" > "$STATE/stamps/$1"; }
@@ -246,13 +245,17 @@ phase_apt() {
     [ "${BERTH_AIO_SKIP_APT:-0}" != 1 ] || die "missing packages:$missing (BERTH_AIO_SKIP_APT=1)"
     say "installing:$missing (apt-get --no-install-recommends, log $LOG/apt-install.log)"
     debconf-set-selections "$HERE/debconf-preseed.txt"
-    # policy-rc.d exit 101 keeps the postinst scripts from starting daemons; we start them ourselves
-    [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }
-    apt-get update >> "$LOG/apt-install.log" 2>&1
+    # policy-rc.d exit 101 keeps the postinst scripts from starting daemons (we start them ourselves); only for
+    # this install: one we put there goes away again
+    local own_policy=0 rc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; own_policy=1
+    fi
     # shellcheck disable=SC2086
-    apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confdef \
-        -o Dpkg::Options::=--force-confold $missing >> "$LOG/apt-install.log" 2>&1 \
-        || { tail -30 "$LOG/apt-install.log"; die "apt-get install failed"; }
+    { apt-get update && apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confdef \
+        -o Dpkg::Options::=--force-confold $missing; } >> "$LOG/apt-install.log" 2>&1 || rc=$?
+    [ $own_policy = 0 ] || rm -f /usr/sbin/policy-rc.d
+    [ $rc = 0 ] || { tail -30 "$LOG/apt-install.log"; die "apt-get install failed (exit $rc)"; }
 }
 
 ensure_mariadb() {  # reuse a running MariaDB, or start our own on 127.0.0.1 (a fresh machine)
