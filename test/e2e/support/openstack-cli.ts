@@ -11,7 +11,8 @@ export interface CliOptions {
   readonly openrc?: string;
   /** Extra environment, e.g. { OS_COMPUTE_API_VERSION: '2.62' }; wins over the openrc. */
   readonly env?: Readonly<Record<string, string>>;
-  readonly timeoutMs?: number;
+  /** How long one command may run (default 120 s); distinct from a wait's overall timeoutMs. */
+  readonly commandTimeoutMs?: number;
 }
 
 /** The command failed, timed out, or printed something that is not the JSON asked for. */
@@ -44,7 +45,7 @@ export function runWithOpenrc(command: string, args: readonly string[], options:
       args,
       {
         env: cliEnv(options.openrc, options.env),
-        timeout: options.timeoutMs ?? 120_000,
+        timeout: options.commandTimeoutMs ?? 120_000,
         maxBuffer: 64 * 1024 * 1024,
       },
       (err, stdout, stderr) => {
