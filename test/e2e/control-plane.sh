@@ -354,14 +354,14 @@ phase_rabbitmq() {
         || rabbitmqctl -q change_password "$RABBIT_USER" "$PW"
 }
 
-write_openrcs() {
-    render "$ETC/openrc" root:root 644 <<EOF
-# admin credentials of the berth-aio control plane (source me)
+openrc() {  # openrc USER PASSWORD PROJECT WHO
+    cat <<EOF
+# $4 credentials of the berth-aio control plane (source me)
 export OS_AUTH_URL=$KS/v3
 export OS_IDENTITY_API_VERSION=3
-export OS_USERNAME=admin
-export OS_PASSWORD=$ADMIN_PW
-export OS_PROJECT_NAME=admin
+export OS_USERNAME=$1
+export OS_PASSWORD=$2
+export OS_PROJECT_NAME=$3
 export OS_USER_DOMAIN_NAME=Default
 export OS_PROJECT_DOMAIN_NAME=Default
 export OS_REGION_NAME=RegionOne
@@ -369,19 +369,10 @@ export OS_INTERFACE=public
 # 2.37+ is needed for 'openstack server create --nic none'
 export OS_COMPUTE_API_VERSION=2.37
 EOF
-    render "$ETC/demo-openrc" root:root 644 <<EOF
-# demo (member, reader) credentials of the berth-aio control plane (source me)
-export OS_AUTH_URL=$KS/v3
-export OS_IDENTITY_API_VERSION=3
-export OS_USERNAME=demo
-export OS_PASSWORD=$PW
-export OS_PROJECT_NAME=demo
-export OS_USER_DOMAIN_NAME=Default
-export OS_PROJECT_DOMAIN_NAME=Default
-export OS_REGION_NAME=RegionOne
-export OS_INTERFACE=public
-export OS_COMPUTE_API_VERSION=2.37
-EOF
+}
+write_openrcs() {
+    render "$ETC/openrc" root:root 644 < <(openrc admin "$ADMIN_PW" admin admin)
+    render "$ETC/demo-openrc" root:root 644 < <(openrc demo "$PW" demo "demo (member, reader)")
 }
 
 phase_keystone() {

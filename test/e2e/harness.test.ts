@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 import {
   BerthExitedError,
+  type ConfigOverrides,
   InvalidOverrideError,
   OpenStackCliError,
   OpenrcError,
@@ -231,15 +232,20 @@ describe('e2e support kit', function () {
   describe('startBerth (stub CLI)', function () {
     this.timeout(20_000);
 
-    it('passes the base config and the overlay, collects JSON lines and the rest, stops with SIGTERM', async function () {
-      const logFile = join(dir, 'berth.log');
-      const berth = await startBerth({
-        host: 'stub-1',
+    /** The stub as host `host`, its state and log in the test's directory. */
+    function startStub(host: string, options: { config?: ConfigOverrides; env?: Record<string, string> } = {}) {
+      return startBerth({
+        host,
         cliPath: join(dir, 'cli.js'),
         baseConfig: join(dir, 'base.conf'),
-        config: { DEFAULT: { state_path: join(dir, 'state') }, docker: { driver: 'fake' } },
-        logFile,
+        config: { ...options.config, DEFAULT: { state_path: join(dir, 'state') } },
+        logFile: join(dir, `${host}.log`),
+        ...(options.env ? { env: options.env } : {}),
       });
+    }
+
+    it('passes the base config and the overlay, collects JSON lines and the rest, stops with SIGTERM', async function () {
+      const berth = await startStub('stub-1', { config: { docker: { driver: 'fake' } } });
       const started = await berth.waitForLog((line) => line.msg === 'service started', { timeoutMs: 10_000 });
       assert.equal(started['request_id'], 'req-stub');
       const files = berth.logs.find((line) => line.msg === 'config files');
@@ -252,20 +258,13 @@ describe('e2e support kit', function () {
       const exit = await berth.stop();
       assert.deepEqual(exit, { code: 0, signal: null });
       assert.ok(berth.logs.some((line) => line.msg === 'stopping'));
-      const saved = await readFile(logFile, 'utf8');
+      const saved = await readFile(join(dir, 'stub-1.log'), 'utf8');
       assert.match(saved, /not json at all\n/);
       assert.match(saved, /"msg":"service started"/);
     });
 
     it('rejects a wait when Berth exits, with its exit status and last output', async function () {
-      const berth = await startBerth({
-        host: 'stub-2',
-        cliPath: join(dir, 'cli.js'),
-        baseConfig: join(dir, 'base.conf'),
-        config: { DEFAULT: { state_path: join(dir, 'state') } },
-        logFile: join(dir, 'berth-2.log'),
-        env: { STUB_MODE: 'exit3' },
-      });
+      const berth = await startStub('stub-2', { env: { STUB_MODE: 'exit3' } });
       await assert.rejects(berth.waitForLog(() => false, { description: 'readiness', timeoutMs: 10_000 }), (err: unknown) => {
         assert.ok(err instanceof BerthExitedError);
         assert.deepEqual(err.exit, { code: 3, signal: null });
@@ -277,13 +276,7 @@ describe('e2e support kit', function () {
     });
 
     it('times out a wait for a line that never comes, while Berth runs', async function () {
-      const berth = await startBerth({
-        host: 'stub-3',
-        cliPath: join(dir, 'cli.js'),
-        baseConfig: join(dir, 'base.conf'),
-        config: { DEFAULT: { state_path: join(dir, 'state') } },
-        logFile: join(dir, 'berth-3.log'),
-      });
+      const berth = await startStub('stub-3');
       try {
         await assert.rejects(berth.waitForLog((line) => line.msg === 'never', { timeoutMs: 500 }), WaitTimeoutError);
         assert.equal(berth.exit, null);
