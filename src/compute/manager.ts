@@ -503,7 +503,8 @@ export class ComputeManager {
         instance.set('system_metadata', cleaned);
       }
     }
-    await this.save(context, instance, { task: expected.length === 1 ? expected[0] ?? null : expected });
+    // Python's stop_instance always sends a list ([powering-off], plus None when already off); the others one state.
+    await this.save(context, instance, { task: spec.method === 'stop_instance' ? expected : spec.expectedTaskState });
     await this.deps.notifier.instanceAction(context, instance, spec.notification, 'end');
   }
 
