@@ -562,6 +562,12 @@ phase_nova() {
     install -d -o nova -g nova -m 750 "$STATE/nova" "$STATE/nova/tmp" "$STATE/nova/instances"
     render "$ETC/nova.conf" root:nova 640 < <(nova_conf)
     restart=$((restart | CHANGED))
+    # The same file as Debian's default path, so the stock commands an operator types (`nova-manage cell_v2
+    # discover_hosts`, `nova-status`) work without --config-file. Debian's original is kept once, beside it.
+    if [ -f /etc/nova/nova.conf ] && [ ! -f /etc/nova/nova.conf.dpkg-dist-orig ] && ! grep -q '^# berth-aio' /etc/nova/nova.conf; then
+        cp -p /etc/nova/nova.conf /etc/nova/nova.conf.dpkg-dist-orig
+    fi
+    render /etc/nova/nova.conf root:nova 640 < <(echo "# berth-aio: a copy of $ETC/nova.conf (test/e2e/control-plane.sh)"; nova_conf)
     # nova-api-wsgi reads the paste pipeline from the first of OS_NOVA_CONFIG_FILES (Debian's api-paste.ini)
     render "$ETC/nova-api-uwsgi.ini" root:root 644 < <(uwsgi_ini nova-api nova 8774 \
         /usr/bin/nova-api-wsgi 2 1 "OS_NOVA_CONFIG_DIR=$ETC" "OS_NOVA_CONFIG_FILES=/etc/nova/api-paste.ini;nova.conf")
