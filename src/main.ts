@@ -70,6 +70,7 @@ function createDriver(config: BerthConfig, logger: Logger): ComputeDriver {
     ...(d.cert_file ? { certFile: d.cert_file } : {}),
     ...(d.key_file ? { keyFile: d.key_file } : {}),
     stateDir: path.join(config.DEFAULT.state_path, 'docker'),
+    computeHost: config.DEFAULT.host,
     capabilities: d.capabilities,
     allowedExtraCapabilities: d.allowed_extra_capabilities,
     pidsLimit: d.pids_limit,

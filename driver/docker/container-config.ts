@@ -17,7 +17,19 @@ export const LABEL = {
   userId: 'openstack.user_id',
   flavor: 'openstack.flavor',
   imageId: 'openstack.image_id',
+  computeHost: 'openstack.compute_host',
 } as const;
+
+/** The label filter that selects this driver's containers: ours, and of this compute host when it has one. */
+export function ownedLabelFilter(computeHost: string | null): string[] {
+  return computeHost === null ? [LABEL.instanceUuid] : [LABEL.instanceUuid, `${LABEL.computeHost}=${computeHost}`];
+}
+
+/** True when a container's labels say it belongs to this driver (its instance and its compute host). */
+export function ownedBy(labels: Readonly<Record<string, string>> | undefined, computeHost: string | null): boolean {
+  if (!labels?.[LABEL.instanceUuid]) return false;
+  return computeHost === null || labels[LABEL.computeHost] === computeHost;
+}
 
 const MIB = 1024 * 1024;
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -74,6 +86,7 @@ export function containerCreateOptions(
       [LABEL.userId]: instance.userId,
       [LABEL.flavor]: instance.flavor.name,
       [LABEL.imageId]: image.source.id,
+      ...(options.computeHost === null ? {} : { [LABEL.computeHost]: options.computeHost }),
     },
     Env: env,
     Tty: false,

@@ -28,7 +28,7 @@ import {
 } from '../driver';
 import { isAlive, planPowerTransition, type PowerOperation } from '../power-transitions';
 import { consoleText } from './console-log';
-import { LABEL, containerCreateOptions, containerName, resourceLimits } from './container-config';
+import { LABEL, containerCreateOptions, containerName, ownedBy, ownedLabelFilter, resourceLimits } from './container-config';
 import { instanceInfoOf, powerStateOf } from './container-state';
 import { connectDocker, type DockerConnection } from './docker-connection';
 import { dockerStatus, toDriverError } from './docker-errors';
@@ -89,6 +89,7 @@ export class DockerDriver implements ComputeDriver {
       docker: connection.docker,
       logger: this.logger,
       reconnectDelayMs: this.options.eventsReconnectDelayMs,
+      computeHost: this.options.computeHost,
       contextOf: (uuid, containerId, action) => this.eventContext(connection.docker, uuid, containerId, action),
       emit: (event) => this.emit(event),
     });
@@ -116,7 +117,7 @@ export class DockerDriver implements ComputeDriver {
   async listInstances(): Promise<InstanceInfo[]> {
     let containers: Docker.ContainerInfo[];
     try {
-      containers = await this.docker.listContainers({ all: true, filters: { label: [LABEL.instanceUuid] } });
+      containers = await this.docker.listContainers({ all: true, filters: { label: ownedLabelFilter(this.options.computeHost) } });
     } catch (error) {
       throw toDriverError(error, 'list containers');
     }
@@ -336,7 +337,8 @@ export class DockerDriver implements ComputeDriver {
     } catch (error) {
       throw toDriverError(error, 'inspect', instance.uuid);
     }
-    if (container.Config.Labels?.[LABEL.instanceUuid] !== instance.uuid) throw new InstanceNotFound(instance.uuid);
+    const labels = container.Config.Labels ?? undefined;
+    if (labels?.[LABEL.instanceUuid] !== instance.uuid || !ownedBy(labels, this.options.computeHost)) throw new InstanceNotFound(instance.uuid);
     return container;
   }
 

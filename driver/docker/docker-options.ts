@@ -17,6 +17,11 @@ export interface DockerDriverOptions {
   readonly keyFile?: string;
   /** Directory for the driver's own persistent state (suspend markers). Created if missing. Required. */
   readonly stateDir: string;
+  /**
+   * Nova's [DEFAULT] host. Containers carry it in the label openstack.compute_host, and the driver sees only the
+   * containers of this host: two Berth hosts sharing one engine (tests, a migration) never touch each other's.
+   */
+  readonly computeHost?: string;
   /** Capabilities every container gets after `CapDrop: ALL` (default: a minimal set without NET_RAW/SYS_ADMIN). */
   readonly capabilities?: readonly string[];
   /** Capabilities a flavor may add with `docker:cap_add` (default none). */
@@ -62,6 +67,7 @@ export interface CompiledDockerOptions {
   readonly certFile: string | null;
   readonly keyFile: string | null;
   readonly stateDir: string;
+  readonly computeHost: string | null;
   readonly capabilities: readonly string[];
   readonly allowedExtraCapabilities: readonly string[];
   readonly pidsLimit: number;
@@ -103,6 +109,7 @@ export function compileDockerOptions(options: DockerDriverOptions): CompiledDock
     certFile: options.certFile ?? null,
     keyFile: options.keyFile ?? null,
     stateDir: options.stateDir,
+    computeHost: options.computeHost ?? null,
     capabilities,
     allowedExtraCapabilities,
     pidsLimit,
@@ -129,13 +136,14 @@ export function parseHostUrl(hostUrl: string, tls: boolean): DockerEndpoint {
     if (!url.pathname || url.pathname === '/') throw new InvalidDockerOptions(`hostUrl ${hostUrl} has no socket path`);
     return { kind: 'unix', socketPath: decodeURIComponent(url.pathname) };
   }
-  if (url.protocol === 'tcp:') {
+  // https:// is Docker's own spelling of a TLS tcp endpoint.
+  if (url.protocol === 'tcp:' || url.protocol === 'https:') {
     const port = Number(url.port);
     if (!url.hostname || !url.port || !Number.isInteger(port)) throw new InvalidDockerOptions(`hostUrl ${hostUrl} needs a host and a port`);
     // URL keeps IPv6 literals bracketed; the socket layer wants them bare.
-    return { kind: 'tcp', host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, tls };
+    return { kind: 'tcp', host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, tls: tls || url.protocol === 'https:' };
   }
-  throw new InvalidDockerOptions(`hostUrl ${hostUrl}: only unix:// and tcp:// are supported`);
+  throw new InvalidDockerOptions(`hostUrl ${hostUrl}: only unix://, tcp:// and https:// are supported`);
 }
 
 function normaliseCapability(name: string): string {

@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
 import type { LifecycleEvent, LifecycleTransition } from '../driver';
-import { LABEL, containerName } from './container-config';
+import { LABEL, containerName, ownedLabelFilter } from './container-config';
 
 const EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy'];
 const MAX_RECONNECT_DELAY_MS = 30_000;
@@ -54,6 +54,8 @@ export interface LifecycleEventStreamOptions {
   readonly docker: Docker;
   readonly logger: Logger;
   readonly reconnectDelayMs: number;
+  /** Nova's host: only containers labelled for it are reported (null: every labelled container). */
+  readonly computeHost: string | null;
   /** Reads what transitionOf needs; called in event order, one event at a time. */
   readonly contextOf: (uuid: string, containerId: string, action: string) => Promise<EventContext>;
   readonly emit: (event: LifecycleEvent) => void;
@@ -90,7 +92,7 @@ export class LifecycleEventStream {
   }
 
   private open(): void {
-    const filters = { type: ['container'], label: [LABEL.instanceUuid], event: EVENTS };
+    const filters = { type: ['container'], label: ownedLabelFilter(this.options.computeHost), event: EVENTS };
     // dockerode's types want a number for `since`; Docker takes `seconds.nanoseconds`, which keeps the resume exact.
     const query = (this.since === null ? { filters } : { filters, since: this.since }) as Docker.GetEventsOptions;
     this.options.docker.getEvents(query).then(

@@ -145,3 +145,16 @@ describe('docker extra-specs', () => {
     assert.deepEqual(containerPolicy(flavor({ 'hw:cpu_policy': 'dedicated' }), options()).capAdd, [...DEFAULT_CAPABILITIES]);
   });
 });
+
+describe('container ownership by compute host', () => {
+  it('labels the container with the compute host and selects only that host', async () => {
+    const { ownedBy, ownedLabelFilter, LABEL } = await import('../../../driver/docker/container-config');
+    assert.deepEqual(ownedLabelFilter(null), [LABEL.instanceUuid]);
+    assert.deepEqual(ownedLabelFilter('h1'), [LABEL.instanceUuid, `${LABEL.computeHost}=h1`]);
+    const labels = { [LABEL.instanceUuid]: 'u', [LABEL.computeHost]: 'h1' };
+    assert.equal(ownedBy(labels, 'h1'), true);
+    assert.equal(ownedBy(labels, 'h2'), false);
+    assert.equal(ownedBy(labels, null), true);
+    assert.equal(ownedBy({ [LABEL.computeHost]: 'h1' }, 'h1'), false);
+  });
+});

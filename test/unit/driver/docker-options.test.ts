@@ -26,7 +26,13 @@ describe('docker options', () => {
   it('refuses unusable settings before anything is contacted', () => {
     const refused = (options: Parameters<typeof compileDockerOptions>[0], reason: RegExp) =>
       assert.throws(() => compileDockerOptions(options), (error: unknown) => error instanceof InvalidDockerOptions && reason.test(error.message));
-    refused({ stateDir: '/s', hostUrl: 'http://x:1' }, /only unix:\/\/ and tcp:\/\//);
+    refused({ stateDir: '/s', hostUrl: 'http://x:1' }, /only unix:\/\/, tcp:\/\/ and https:\/\//);
+    assert.deepEqual(compileDockerOptions({ stateDir: '/s', hostUrl: 'https://engine:2376' }).endpoint, {
+      kind: 'tcp',
+      host: 'engine',
+      port: 2376,
+      tls: true,
+    });
     refused({ stateDir: '/s', hostUrl: 'tcp://x' }, /host and a port/);
     refused({ stateDir: '/s', hostUrl: 'not a url' }, /not a URL/);
     refused({ stateDir: '/s', certFile: '/c.pem', hostUrl: 'tcp://x:1' }, /together/);
