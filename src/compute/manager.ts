@@ -718,7 +718,8 @@ export class ComputeManager {
       if (tail === 0) return '';
       let output: string;
       try {
-        output = await this.deps.driver.getConsoleOutput(this.ref(instance), tail);
+        // A negative length keeps all but the first lines (Python's [-length:]); the runtime is asked for everything.
+        output = await this.deps.driver.getConsoleOutput(this.ref(instance), tail !== null && tail > 0 ? tail : null);
       } catch (err) {
         if (err instanceof DriverInstanceNotFound) throw novaError('InstanceNotFound', { instance_id: uuid });
         throw err;
@@ -1225,10 +1226,10 @@ function decodeInjectedFiles(files: unknown): Array<[string, Buffer]> {
   });
 }
 
-/** Python's int() for tail_length; anything unparsable is 0 (Nova's _tail_log). */
+/** Python's int() for tail_length, sign included; what int() refuses is 0 (Nova's _tail_log catches the ValueError). */
 function pyInt(value: unknown): number {
-  if (typeof value === 'number' && Number.isFinite(value)) return Math.max(0, Math.trunc(value));
-  if (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) return Math.max(0, Number.parseInt(value, 10));
+  if (typeof value === 'number' && Number.isFinite(value)) return Math.trunc(value);
+  if (typeof value === 'string' && /^\s*[+-]?\d(?:_?\d)*\s*$/.test(value)) return Number.parseInt(value.replace(/_/g, ''), 10);
   return 0;
 }
 
