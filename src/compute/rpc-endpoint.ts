@@ -108,14 +108,17 @@ function pyTypeName(value: unknown): string {
   return 'dict';
 }
 
+/** inspect.getcallargs' list: `'a', 'b' and 'c'` (no serial comma, unlike CPython's own call error). */
 function quoteList(names: readonly string[]): string {
   const q = names.map((n) => `'${n}'`);
   if (q.length === 1) return q[0] as string;
-  if (q.length === 2) return `${q[0]} and ${q[1]}`;
-  return `${q.slice(0, -1).join(', ')}, and ${q[q.length - 1]}`;
+  return `${q.slice(0, -1).join(', ')} and ${q[q.length - 1]}`;
 }
 
-/** Binds the call's kwargs to the Python signature: TypeError exactly as CPython words it. */
+/**
+ * Binds the call's kwargs to the Python signature. The TypeError is worded as inspect.getcallargs words it: Nova's
+ * wrap_exception calls it on the failed call's arguments, and its TypeError replaces the interpreter's.
+ */
 export function bindArguments(method: string, sig: Signature, raw: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const allowed = new Set([...sig.required, ...(sig.optional ?? [])]);
   for (const key of Object.keys(raw)) {
