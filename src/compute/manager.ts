@@ -863,11 +863,13 @@ export class ComputeManager {
       if (isFailure(err, 'InstanceNotFound')) return;
       throw err;
     }
-    // The event may be stale: only act when the runtime still says so (a died container reports SHUTDOWN or CRASHED).
-    const current = await this.getPowerState(instance);
-    const matches = current === vmPowerState || (vmPowerState === PowerState.SHUTDOWN && current === PowerState.CRASHED);
-    if (!matches) return;
-    await this.locks.run(event.uuid, () => this.syncInstancePowerState(context, instance, current));
+    await this.locks.run(event.uuid, async () => {
+      // The event may be stale, or have become so while an operation held the lock: act only when the runtime still
+      // says so (a died container reports SHUTDOWN or CRASHED).
+      const current = await this.getPowerState(instance);
+      const matches = current === vmPowerState || (vmPowerState === PowerState.SHUTDOWN && current === PowerState.CRASHED);
+      if (matches) await this.syncInstancePowerState(context, instance, current);
+    });
   }
 
   /** _sync_power_states: the periodic sweep over every instance Nova places on this host. */
@@ -878,7 +880,6 @@ export class ComputeManager {
     if (onRuntime.length !== instances.length) {
       this.log.warn({ num_db_instances: instances.length, num_vm_instances: onRuntime.length }, 'While synchronizing instance power states, found %d instances in the database and %d instances on the hypervisor.', instances.length, onRuntime.length);
     }
-    const byUuid = new Map(onRuntime.map((i) => [i.uuid, i.powerState]));
     await Promise.all(
       instances.map(async (instance) => {
         const uuid = this.uuidOf(instance);
@@ -887,7 +888,8 @@ export class ComputeManager {
         try {
           await this.locks.run(uuid, async () => {
             if (instance.get('task_state') !== null && instance.get('task_state') !== undefined) return;
-            await this.syncInstancePowerState(context, instance, byUuid.get(uuid) ?? PowerState.NOSTATE);
+            // Asked under the lock (_query_driver_power_state_and_sync): an operation that held it changed the state.
+            await this.syncInstancePowerState(context, instance, await this.getPowerState(instance));
           });
         } catch (err) {
           if (!isFailure(err, 'InstanceNotFound')) {
