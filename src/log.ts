@@ -51,7 +51,10 @@ export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
 
-/** Strips credentials from a URL before it is logged (`rabbit://user:pass@host` → `rabbit://user:***@host`). */
+/**
+ * Strips credentials from a URL before it is logged (`rabbit://user:pass@host` → `rabbit://user:***@host`), for
+ * every host of a multi-host transport URL (`rabbit://a:p1@h1,b:p2@h2`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@/]*@/g, '$1***@');
+  return url.replace(/((?:\/\/|,)[^:/@,]+:)[^@/,]*@/g, '$1***@');
 }
