@@ -117,6 +117,7 @@ export class ResourceTracker implements ResourceTrackerPort {
     if (this.computeNode && !startup) return;
     const existing = await this.conductor.computeNodeGetByHostAndNodename(context, this.options.host, this.options.nodename);
     if (existing) {
+      markSaved(existing);
       this.computeNode = existing;
       await this.persistNodeUuid(String(existing.get('uuid')));
       this.copyResources(existing);
@@ -127,6 +128,7 @@ export class ResourceTracker implements ResourceTrackerPort {
     this.copyResources(cn);
     this.copyUsage(cn);
     await this.conductor.computeNodeCreate(context, cn);
+    markSaved(cn);
     await this.persistNodeUuid(String(cn.get('uuid')));
     this.log.info({ compute_node_uuid: cn.get('uuid') }, 'Compute node record created for %s:%s with uuid: %s', this.options.host, this.options.nodename, cn.get('uuid'));
     this.computeNode = cn;
@@ -254,6 +256,7 @@ export class ResourceTracker implements ResourceTrackerPort {
     this.copyUsage(cn);
     if (cn.changes().length === 0) return;
     await this.conductor.computeNodeSave(context, cn);
+    markSaved(cn);
   }
 
   /** _update_to_placement: provider, inventory (ratios kept as placement has them unless configured), traits. */
@@ -371,6 +374,14 @@ export class ResourceTracker implements ResourceTrackerPort {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
   }
+}
+
+/**
+ * What the conductor holds is clean: its replies carry nested objects with their own `changes` (PciDevicePoolList
+ * comes back as changed), which would otherwise make every periodic run send a save that changes nothing.
+ */
+function markSaved(cn: NovaObject): void {
+  cn.resetChanges(undefined, true);
 }
 
 function setIfChanged(obj: NovaObject, field: string, value: unknown): void {

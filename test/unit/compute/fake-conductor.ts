@@ -87,10 +87,19 @@ function primitive(name: ObjectName, data: Row): Row {
   return { 'nova_object.name': name, 'nova_object.namespace': 'nova', 'nova_object.version': OBJECT_VERSIONS[name], 'nova_object.data': clone(data) };
 }
 
-/** object_action's `updates`: every field of the row that differs from what the compute sent (_from_db_object). */
+const isPrimitive = (v: unknown): boolean => typeof v === 'object' && v !== null && 'nova_object.name' in v;
+
+/**
+ * object_action's `updates`: every field of the row that differs from what the compute sent (_from_db_object), and
+ * every object field whatever its value — the conductor compares objects by identity, so they always come back,
+ * with their own `changes` (the capture shows PciDevicePoolList returned as changed on every ComputeNode.save).
+ */
 function diff(row: Row, sent: Row): Row {
   const updates: Row = {};
-  for (const [field, value] of Object.entries(row)) if (!same(value, sent[field])) updates[field] = clone(value);
+  for (const [field, value] of Object.entries(row)) {
+    const isObjectField = isPrimitive(value) || (Array.isArray(value) && value.some(isPrimitive));
+    if (isObjectField || !same(value, sent[field])) updates[field] = clone(value);
+  }
   updates['obj_what_changed'] = [];
   return updates;
 }
