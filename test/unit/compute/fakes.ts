@@ -113,8 +113,11 @@ export class FakeImages implements ImagePort {
     this.deleted.push(imageId);
   }
 
+  /** What listBackups answers (newest first). */
+  backups: string[] = [];
+
   async listBackups(): Promise<string[]> {
-    return [];
+    return [...this.backups];
   }
 }
 
