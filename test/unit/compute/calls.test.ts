@@ -92,6 +92,37 @@ describe('compute: get_console_output and diagnostics', () => {
     assert.deepEqual(h.conductor.requests.slice(before).map((r) => `${String(r.objName)}.${String(r.objMethod)}`), []);
   });
 
+  describe('set_admin_password (a container has no guest agent)', () => {
+    it('a running instance: NotImplementedError, task_state cleared expecting updating_password', async () => {
+      const target = await h.activeInstance();
+      const { context, instance } = h.api(target, { taskState: 'updating_password', action: 'changePassword' });
+      await assert.rejects(h.rpc('set_admin_password', { instance, new_pass: 'hunter2' }, context, true), (err: unknown) => {
+        assert.ok(err instanceof RemoteFailure);
+        assert.equal(err.className, 'NotImplementedError');
+        assert.equal(err.message, 'set_admin_password is not implemented by this driver or guest instance.');
+        return true;
+      });
+      assert.equal(h.row(target)['task_state'], null);
+      const saves = h.conductor.requestsFor('Instance', 'save', context.request_id);
+      assert.equal((saves[0]?.args['kwargs'] as Record<string, unknown>)['expected_task_state'], 'updating_password');
+      assert.equal(h.conductor.actionFor(target, context.request_id)?.events[0]?.event, 'compute_set_admin_password');
+    });
+
+    it('a stopped instance: InstancePasswordSetFailed (409), task_state cleared', async () => {
+      const target = await h.activeInstance();
+      await h.driver.powerOff({ uuid: target, name: '' }, 0);
+      const { context, instance } = h.api(target, { taskState: 'updating_password', action: 'changePassword' });
+      await assert.rejects(h.rpc('set_admin_password', { instance, new_pass: 'hunter2' }, context, true), (err: unknown) => {
+        assert.ok(err instanceof RemoteFailure);
+        assert.equal(err.className, 'InstancePasswordSetFailed');
+        assert.equal(err.message, `Failed to set admin password on ${target} because instance ${target} is not running`);
+        assert.equal(err.kwargs['code'], 409);
+        return true;
+      });
+      assert.equal(h.row(target)['task_state'], null);
+    });
+  });
+
   describe('diagnostics', () => {
     it('get_instance_diagnostics of a running instance: a Diagnostics object', async () => {
       const result = await h.rpc('get_instance_diagnostics', { instance: h.conductor.instancePrimitive(uuid) }, userContext(), true);
