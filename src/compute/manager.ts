@@ -591,7 +591,7 @@ export class ComputeManager {
   snapshotInstance(context: RequestContext, instance: Instance, imageId: string): Promise<void> {
     const uuid = this.uuidOf(instance);
     return runInstanceOperation(this.op, context, instance, { method: 'snapshot_instance', args: { instance: uuid, image_id: imageId } }, async () => {
-      await this.deleteImageOnError(context, imageId, async () => {
+      await this.deleteImageOnError(context, instance, imageId, async () => {
         // snapshot_instance: the API set image_snapshot_pending; moving to image_snapshot acknowledges the request.
         instance.set('task_state', TaskState.IMAGE_SNAPSHOT);
         await this.save(context, instance, { task: TaskState.IMAGE_SNAPSHOT_PENDING });
@@ -603,16 +603,25 @@ export class ComputeManager {
   backupInstance(context: RequestContext, instance: Instance, imageId: string, backupType: string, rotation: number): Promise<void> {
     const uuid = this.uuidOf(instance);
     return runInstanceOperation(this.op, context, instance, { method: 'backup_instance', args: { instance: uuid, image_id: imageId } }, async () => {
-      await this.deleteImageOnError(context, imageId, () => this.snapshotBody(context, instance, imageId, TaskState.IMAGE_BACKUP));
+      await this.deleteImageOnError(context, instance, imageId, () => this.snapshotBody(context, instance, imageId, TaskState.IMAGE_BACKUP));
       await this.rotateBackups(context, instance, backupType, rotation);
     });
   }
 
-  private async deleteImageOnError(context: RequestContext, imageId: string, fn: () => Promise<void>): Promise<void> {
+  /**
+   * @delete_image_on_error, and _snapshot_instance's "Instance disappeared during snapshot": an instance deleted
+   * meanwhile ends the snapshot quietly (the delete owns the instance now), with the queued image removed.
+   */
+  private async deleteImageOnError(context: RequestContext, instance: Instance, imageId: string, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
-    } catch (err) {
+    } catch (raw) {
       await this.deps.images.delete(context, imageId).catch((delErr: unknown) => this.log.warn({ err: delErr, image_id: imageId }, 'could not delete the failed snapshot image'));
+      const err = fromDriverError(raw, this.uuidOf(instance));
+      if (err.is('InstanceNotFound', 'UnexpectedDeletingTaskStateError')) {
+        this.instanceLog(context, instance).debug({ reason: err.message }, 'Instance disappeared during snapshot');
+        return;
+      }
       throw err;
     }
   }
@@ -671,12 +680,12 @@ export class ComputeManager {
           await this.deps.notifier.instanceAction(context, instance, 'rebuild', 'start', { imageName: String(image['name'] ?? '') });
           instance.set('power_state', await this.getPowerState(instance));
           instance.set('task_state', TaskState.REBUILDING);
-          await this.save(context, instance, { task: TaskState.REBUILDING });
+          await this.save(context, instance, { task: [TaskState.REBUILDING] });
           await this.deps.driver.destroy(this.ref(instance));
           instance.set('task_state', TaskState.REBUILD_BLOCK_DEVICE_MAPPING);
-          await this.save(context, instance, { task: TaskState.REBUILDING });
+          await this.save(context, instance, { task: [TaskState.REBUILDING] });
           instance.set('task_state', TaskState.REBUILD_SPAWNING);
-          await this.save(context, instance, { task: TaskState.REBUILD_BLOCK_DEVICE_MAPPING });
+          await this.save(context, instance, { task: [TaskState.REBUILD_BLOCK_DEVICE_MAPPING] });
           const spec = instanceSpec(this.deps.options.instanceNameTemplate, instance, false);
           await this.deps.driver.spawn(spec, this.deps.images.source(context, image));
           instance.set('image_ref', imageRef);
@@ -684,21 +693,30 @@ export class ComputeManager {
           instance.set('vm_state', VmState.ACTIVE);
           instance.set('task_state', null);
           instance.set('launched_at', new Date());
-          await this.save(context, instance, { task: TaskState.REBUILD_SPAWNING });
+          await this.save(context, instance, { task: [TaskState.REBUILD_SPAWNING] });
           if (originalVmState === VmState.STOPPED) {
             log.info('bringing vm to original state: stopped');
+            instance.set('vm_state', VmState.ACTIVE);
             instance.set('task_state', TaskState.POWERING_OFF);
+            instance.set('progress', 0);
             await this.save(context, instance);
-            await this.simpleOperationBody(context, SIMPLE_OPERATIONS['stop_instance'] as SimpleOperation, instance, { cleanShutdown: true });
+            // self.stop_instance(context, instance, False): the decorated method, so it has its own event.
+            const stop = SIMPLE_OPERATIONS['stop_instance'] as SimpleOperation;
+            await runInstanceOperation(this.op, context, instance, { method: stop.method, args: { instance: uuid } }, () =>
+              this.simpleOperationBody(context, stop, instance, { cleanShutdown: false }),
+            );
           }
           await this.deps.notifier.instanceAction(context, instance, 'rebuild', 'end', { imageName: String(image['name'] ?? '') });
         } catch (raw) {
           const err = fromDriverError(raw, uuid);
-          if (!err.is('UnexpectedDeletingTaskStateError', 'InstanceNotFound')) {
-            await this.deps.notifier.instanceAction(context, instance, 'rebuild', 'error', { fault: err });
-            log.error({ err }, 'Rebuild failed, setting instance vm_state to ERROR');
-            await this.setErrorState(context, instance, false);
+          await this.deps.notifier.instanceAction(context, instance, 'rebuild', 'error', { fault: err });
+          if (err.is('UnexpectedDeletingTaskStateError', 'InstanceNotFound')) {
+            // Deleted while rebuilding: the delete owns the instance now; nothing failed.
+            log.debug('Instance was deleted while rebuilding');
+            return;
           }
+          log.error({ err }, 'Rebuild failed, setting instance vm_state to ERROR');
+          await this.setErrorState(context, instance, false);
           throw err;
         }
       }),

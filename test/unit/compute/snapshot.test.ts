@@ -52,6 +52,26 @@ describe('compute: snapshot and backup', () => {
     assert.equal(h.conductor.actionFor(uuid, context.request_id)?.events[0]?.result, 'Error');
   });
 
+  for (const [when, hook] of [
+    ['before it started (first save)', 'image_snapshot'],
+    ['while uploading', 'image_uploading'],
+  ] as const) {
+    it(`deleted meanwhile, ${when}: stops quietly (no fault, event not failed), the queued image deleted`, async () => {
+      const imageId = randomUUID();
+      const { context, instance } = h.api(uuid, { taskState: 'image_snapshot_pending', action: 'createImage' });
+      h.conductor.beforeAnswer.push((request) => {
+        const data = (request.args['objinst'] as Record<string, unknown> | undefined)?.['nova_object.data'] as Record<string, unknown> | undefined;
+        if (request.objMethod === 'save' && data?.['task_state'] === hook) h.row(uuid)['task_state'] = 'deleting';
+      });
+      await h.rpc('snapshot_instance', { image_id: imageId, instance }, context);
+      assert.equal(h.row(uuid)['task_state'], 'deleting');
+      assert.deepEqual(h.faultsOf(uuid), []);
+      assert.deepEqual(h.notifier.exceptions, []);
+      assert.equal(h.conductor.actionFor(uuid, context.request_id)?.events[0]?.result, 'Success');
+      assert.deepEqual(h.images.deleted, [imageId]);
+    });
+  }
+
   it('backup: the same states from image_backup, then the backups beyond rotation are deleted', async () => {
     const imageId = randomUUID();
     h.images.backups = [imageId, 'b-2', 'b-3', 'b-4'];
