@@ -1,7 +1,7 @@
 // The whole lifecycle of the lab capture (build, stop, start, reboot soft and hard, pause, unpause, suspend, resume,
 // console, delete) replayed against Berth with the exact RPCs nova-api sent: after every step the Instance.save
-// sequence (state fields, values and expected_task_state), the action events and the legacy notifications must be
-// the ones Python's nova-compute produced for the same request.
+// sequence (state fields, values and expected_task_state), the action events and the legacy notifications (with the
+// vm_state/task_state they carry) must be the ones Python's nova-compute produced for the same request.
 import assert from 'node:assert/strict';
 import { Harness } from './harness';
 import {
@@ -11,7 +11,7 @@ import {
   capturedComputeCalls,
   capturedDestroyed,
   capturedEvents,
-  capturedNotifications,
+  capturedNotificationStates,
   capturedSaves,
 } from './lifecycle-capture';
 
@@ -72,7 +72,7 @@ describe('compute: the lab lifecycle replayed (fake-driver-lifecycle.jsonl)', ()
 
       assert.deepEqual(berthSaves(h.conductor.requests, step.requestId), capturedSaves(step.requestId));
       assert.deepEqual(berthEvents(h.conductor.requests, step.requestId), capturedEvents(step.requestId));
-      assert.deepEqual(h.notifier.eventsFor(step.requestId), capturedNotifications(step.requestId));
+      assert.deepEqual(h.notifier.statesFor(step.requestId), capturedNotificationStates(step.requestId));
       const destroyed = h.conductor.requestsFor('Instance', 'destroy', step.requestId).length > 0;
       assert.equal(destroyed, capturedDestroyed(step.requestId));
       if (step.isCall) assert.equal(typeof result, 'string');

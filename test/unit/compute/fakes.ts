@@ -21,21 +21,17 @@ export class FakePlacement implements PlacementPort, ProviderPort {
   /** Consumers whose allocations were deleted, in order. */
   readonly deletedAllocations: string[] = [];
   readonly providers = new Map<string, { name: string; generation: number; inventories: Inventories; traits: string[] }>();
-  readonly calls: string[] = [];
 
   async deleteAllocationsForConsumer(_ctx: unknown, consumerUuid: string): Promise<boolean> {
-    this.calls.push(`DELETE /allocations/${consumerUuid}`);
     this.deletedAllocations.push(consumerUuid);
     return true;
   }
 
   async getProviderAllocations(_ctx: unknown, uuid: string): Promise<ProviderAllocations> {
-    this.calls.push(`GET /resource_providers/${uuid}/allocations`);
     return { generation: this.providers.get(uuid)?.generation ?? 0, allocations: {} };
   }
 
   async ensureResourceProvider(_ctx: unknown, uuid: string, name: string): Promise<ResourceProvider> {
-    this.calls.push(`ensure ${uuid} ${name}`);
     let rp = this.providers.get(uuid);
     if (!rp) {
       rp = { name, generation: 0, inventories: {}, traits: [] };
@@ -50,7 +46,6 @@ export class FakePlacement implements PlacementPort, ProviderPort {
   }
 
   async setInventories(_ctx: unknown, uuid: string, inventories: Inventories): Promise<ProviderInventories & { readonly changed: boolean }> {
-    this.calls.push(`PUT /resource_providers/${uuid}/inventories`);
     const rp = this.provider(uuid);
     rp.inventories = structuredClone(inventories);
     rp.generation++;
@@ -58,7 +53,6 @@ export class FakePlacement implements PlacementPort, ProviderPort {
   }
 
   async setTraits(_ctx: unknown, uuid: string, change: TraitChange): Promise<ProviderTraits & { readonly changed: boolean }> {
-    this.calls.push(`PUT /resource_providers/${uuid}/traits`);
     const rp = this.provider(uuid);
     const wanted = new Set(change.wanted);
     const managed = new Set([...change.managed, ...wanted]);
@@ -184,5 +178,10 @@ export class RecordingNotifier implements InstanceNotifier {
 
   eventsFor(requestId: string): string[] {
     return this.notifications.filter((n) => n.requestId === requestId).map((n) => n.event);
+  }
+
+  /** `<event> <vm_state>/<task_state>` as the legacy payload's state and state_description would say. */
+  statesFor(requestId: string): string[] {
+    return this.notifications.filter((n) => n.requestId === requestId).map((n) => `${n.event} ${String(n.vmState)}/${String(n.taskState ?? '')}`);
   }
 }

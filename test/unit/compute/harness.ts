@@ -52,7 +52,6 @@ export class Harness {
   readonly manager: ComputeManager;
   readonly methods: Readonly<Record<string, RpcHandler>>;
   readonly baseapi: Readonly<Record<string, RpcHandler>>;
-  readonly options: ComputeManagerOptions;
 
   private constructor(readonly statePath: string, options: HarnessOptions) {
     const logger = silentLogger();
@@ -79,7 +78,7 @@ export class Harness {
       this.placement,
       logger,
     );
-    this.options = {
+    const managerOptions: ComputeManagerOptions = {
       host: CAPTURE_HOST,
       nodename: CAPTURE_HOST,
       instanceNameTemplate: 'instance-%08x',
@@ -90,7 +89,7 @@ export class Harness {
       ...options.manager,
     };
     this.manager = new ComputeManager({
-      options: this.options,
+      options: managerOptions,
       conductor: this.client,
       driver: this.driver,
       placement: this.placement,

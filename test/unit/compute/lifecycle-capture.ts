@@ -112,13 +112,24 @@ export function capturedDestroyed(requestId: string): boolean {
   return capturedConductorCalls(requestId).some((a) => isInstanceMethod(a, 'destroy'));
 }
 
-/** The legacy instance notifications of one request without the `compute.instance.` prefix, in order. */
-export function capturedNotifications(requestId: string): string[] {
+function capturedLegacy(requestId: string): Array<Record<string, unknown>> {
   return publishedMessages()
     .filter((m) => m.routingKey.startsWith('notifications.') && m.message['_context_request_id'] === requestId)
     // Only the compute's own (nova-conductor would publish compute.instance.update with the same request id).
     .filter((m) => m.message['publisher_id'] === `compute.${CAPTURE_HOST}`)
-    .map((m) => String(m.message['event_type']))
-    .filter((t) => t.startsWith('compute.instance.'))
-    .map((t) => t.slice('compute.instance.'.length));
+    .filter((m) => String(m.message['event_type']).startsWith('compute.instance.'))
+    .map((m) => m.message);
+}
+
+/** The legacy instance notifications of one request without the `compute.instance.` prefix, in order. */
+export function capturedNotifications(requestId: string): string[] {
+  return capturedLegacy(requestId).map((m) => String(m['event_type']).slice('compute.instance.'.length));
+}
+
+/** The same, each with the vm_state / task_state its payload carried (`state`, `state_description`). */
+export function capturedNotificationStates(requestId: string): string[] {
+  return capturedLegacy(requestId).map((m) => {
+    const payload = m['payload'] as Record<string, unknown>;
+    return `${String(m['event_type']).slice('compute.instance.'.length)} ${String(payload['state'])}/${String(payload['state_description'])}`;
+  });
 }

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import type { LifecycleTransition } from '../../../driver/driver';
 import { PowerState } from '../../../driver/driver';
-import { Harness, deferred, settle } from './harness';
+import { Harness, deferred, settle, userContext } from './harness';
 import { berthSaves } from './lifecycle-capture';
 
 describe('compute: power-state sync', () => {
@@ -180,6 +180,38 @@ describe('compute: power-state sync', () => {
       assert.equal(h.row(uuid)['vm_state'], 'stopped');
       assert.equal(h.row(uuid)['power_state'], PowerState.SHUTDOWN, 'not overwritten with the stale RUNNING');
       assert.deepEqual(syncStops(uuid), [], 'no second, system-made stop action');
+    });
+  });
+
+  describe('the other periodic tasks', () => {
+    it('_sync_scheduler_instance_info sends the uuids of the instances on this host', async () => {
+      const a = await h.activeInstance();
+      const b = await h.activeInstance();
+      await h.manager.syncSchedulerInstanceInfo();
+      assert.deepEqual(h.scheduler.synced.map((uuids) => [...uuids].sort()), [[a, b].sort()]);
+    });
+
+    it('_cleanup_running_deleted_instances reaps a deleted instance, not one whose operation holds the lock', async () => {
+      const deleted = await h.activeInstance();
+      h.row(deleted)['deleted'] = true;
+      // The instance lock is held by a delete that is inside the runtime call.
+      const busy = await h.activeInstance();
+      const gate = deferred();
+      const destroy = h.driver.destroy.bind(h.driver);
+      h.driver.destroy = async (ref) => {
+        if (ref.uuid === busy) await gate.promise;
+        return destroy(ref);
+      };
+      const { context, instance } = h.api(busy, { taskState: 'deleting', action: 'delete' });
+      const deleting = h.rpc('terminate_instance', { instance, bdms: null }, context);
+      await settle();
+      h.row(busy)['deleted'] = true;
+      await settle();
+      await h.manager.reapOrphans(userContext());
+      assert.deepEqual((await h.driver.listInstances()).map((i) => i.uuid), [busy]);
+      gate.resolve();
+      await deleting;
+      assert.deepEqual(await h.driver.listInstances(), []);
     });
   });
 });
