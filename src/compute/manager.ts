@@ -1006,8 +1006,35 @@ export class ComputeManager {
         this.instanceLog(context, instance).error({ err }, 'init_host could not reconcile this instance');
       }
     }
+    await this.errorOutInterruptedBuilds(context, new Set(instances.map((i) => this.uuidOf(i))));
     await this.reapOrphans(context, instances);
     if (instances.length > 0) await this.deps.scheduler.updateInstanceInfo(context, instances);
+  }
+
+  /**
+   * _error_out_instances_whose_build_was_interrupted: instances still BUILDING that hold allocations on our provider
+   * but never reached a claim (no host yet) were lost with the previous process. Nova sets them to ERROR; Berth
+   * also records a fault saying why.
+   */
+  private async errorOutInterruptedBuilds(context: RequestContext, handled: ReadonlySet<string>): Promise<void> {
+    let nodeUuid: string | null;
+    let consumers: string[];
+    try {
+      nodeUuid = await this.deps.resourceTracker.lookupNodeUuid(context);
+      if (!nodeUuid) return;
+      const allocations = await this.deps.placement.getProviderAllocations(context, nodeUuid);
+      consumers = Object.keys(allocations.allocations).filter((uuid) => !handled.has(uuid));
+    } catch (err) {
+      this.log.error({ err }, 'Could not retrieve the compute node resource provider allocations; unable to error out instances stuck in BUILDING');
+      return;
+    }
+    if (consumers.length === 0) return;
+    const building = await this.deps.conductor.instanceListGetByFilters(context, { vm_state: VmState.BUILDING, uuid: consumers });
+    for (const instance of building) {
+      this.instanceLog(context, instance).info('Instance spawn was interrupted before instance_claim, setting instance to ERROR state');
+      await addInstanceFault(this.op, context, this.uuidOf(instance), novaError('NovaException', {}, 'The compute service was restarted before the build of this instance had started.'));
+      await this.setErrorState(context, instance, true);
+    }
   }
 
   /** _init_instance */

@@ -37,6 +37,8 @@ export interface SchedulerPort {
 /** The resource tracker as the manager uses it (src/compute/resource-tracker.ts). */
 export interface ResourceTrackerPort {
   readonly nodeUuid: string | null;
+  /** This node's ComputeNode uuid when the record (or the state file) already has one; nothing is created. */
+  lookupNodeUuid(context: RequestContext): Promise<string | null>;
   /**
    * Nova's instance_claim: checks the flavor fits this host, sets host / node / launched_on on the instance and
    * saves it, and counts its usage. Throws ComputeResourcesUnavailable.

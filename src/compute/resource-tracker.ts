@@ -112,6 +112,13 @@ export class ResourceTracker implements ResourceTrackerPort {
     await this.updateToPlacement(context);
   }
 
+  async lookupNodeUuid(context: RequestContext): Promise<string | null> {
+    if (this.computeNode) return String(this.computeNode.get('uuid'));
+    const existing = await this.conductor.computeNodeGetByHostAndNodename(context, this.options.host, this.options.nodename);
+    if (existing) return String(existing.get('uuid'));
+    return this.readNodeUuid();
+  }
+
   /** _init_compute_node: find our record (by host and node), or create it with the persisted uuid. */
   private async ensureComputeNode(context: RequestContext, startup: boolean): Promise<void> {
     if (this.computeNode && !startup) return;

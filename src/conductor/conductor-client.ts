@@ -249,6 +249,16 @@ export class ConductorClient {
     return listObjects(result, 'InstanceList', 'Instance', 'InstanceList.get_by_host');
   }
 
+  /** InstanceList.get_by_filters (e.g. `{vm_state: 'building', uuid: [...]}`), as init_host uses it. */
+  async instanceListGetByFilters(
+    ctx: RequestContext,
+    filters: Readonly<Record<string, unknown>>,
+    expectedAttrs: readonly string[] = [],
+  ): Promise<Instance[]> {
+    const result = await this.objectClassAction(ctx, 'InstanceList', 'get_by_filters', [filters], { expected_attrs: expectedAttrs });
+    return listObjects(result, 'InstanceList', 'Instance', 'InstanceList.get_by_filters');
+  }
+
   /** Rejects with InstanceNotFound (RemoteFailure); `readDeleted` also finds soft-deleted rows (read_deleted "yes"). */
   async instanceGetByUuid(
     ctx: RequestContext,

@@ -234,6 +234,16 @@ export class FakeConductor implements RpcCaller {
           const rows = [...this.instances.values()].filter((r) => r['host'] === args[0] && r['deleted'] !== true);
           return primitive('InstanceList', { objects: rows.map((r) => primitive('Instance', r)) });
         }
+        case 'InstanceList.get_by_filters': {
+          // The filters init_host uses: exact values, or a list of accepted values.
+          const filters = (args[0] ?? {}) as Record<string, unknown>;
+          const rows = [...this.instances.values()].filter(
+            (r) =>
+              r['deleted'] !== true &&
+              Object.entries(filters).every(([k, v]) => (Array.isArray(v) ? v.includes(r[k]) : r[k] === v)),
+          );
+          return primitive('InstanceList', { objects: rows.map((r) => primitive('Instance', r)) });
+        }
         case 'InstanceAction.action_start':
           this.recordAction(String(args[0]), ctx.request_id, String(args[1]));
           return null;

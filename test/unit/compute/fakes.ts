@@ -27,8 +27,15 @@ export class FakePlacement implements PlacementPort, ProviderPort {
     return true;
   }
 
+  /** Allocations against providers, as the scheduler left them: provider uuid → consumer uuids. */
+  readonly allocations = new Map<string, string[]>();
+
   async getProviderAllocations(_ctx: unknown, uuid: string): Promise<ProviderAllocations> {
-    return { generation: this.providers.get(uuid)?.generation ?? 0, allocations: {} };
+    const consumers = this.allocations.get(uuid) ?? [];
+    return {
+      generation: this.providers.get(uuid)?.generation ?? 0,
+      allocations: Object.fromEntries(consumers.map((c) => [c, { resources: { VCPU: 1, MEMORY_MB: 128 } }])),
+    };
   }
 
   async ensureResourceProvider(_ctx: unknown, uuid: string, name: string): Promise<ResourceProvider> {

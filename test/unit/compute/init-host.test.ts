@@ -52,6 +52,27 @@ describe('compute: init_host', () => {
     assert.deepEqual(await containers(), []);
   });
 
+  it('a build lost before its claim (BUILDING, no host, allocation on our provider): ERROR with a fault', async () => {
+    const lost = randomUUID();
+    const { instanceData } = h.buildArgs(lost);
+    instanceData['host'] = null;
+    h.conductor.addInstance(instanceData);
+    const untouched = randomUUID();
+    const other = h.buildArgs(untouched).instanceData;
+    other['host'] = null;
+    h.conductor.addInstance(other);
+    await h.tracker.updateAvailableResource();
+    const nodeUuid = h.tracker.nodeUuid as string;
+    h.placement.allocations.set(nodeUuid, [lost]);
+    await h.manager.initHost();
+    assert.equal(h.row(lost)['vm_state'], 'error');
+    assert.equal(h.row(lost)['task_state'], null);
+    assert.match(h.faultsOf(lost)[0]?.message ?? '', /restarted before the build/);
+    // Without an allocation on our provider it is some other host's build: left alone.
+    assert.equal(h.row(untouched)['vm_state'], 'building');
+    assert.deepEqual(h.faultsOf(untouched), []);
+  });
+
   it('deleting: the deletion is completed (container, allocation, row)', async () => {
     const uuid = await leftBehind('active', 'deleting', 'running', 'delete');
     await h.manager.initHost();
