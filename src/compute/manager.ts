@@ -944,7 +944,7 @@ export class ComputeManager {
         const again = await this.getPowerState(instance);
         if (again === PowerState.SHUTDOWN || again === PowerState.CRASHED) {
           log.warn({ vm_state: vmState, db_power_state: dbPowerState, vm_power_state: again }, 'Instance shutdown by itself. Calling the stop API.');
-          await this.stopFromPowerSync(context, instance);
+          await this.stopFromPowerSync(context, instance, true);
         }
       } else if (vmPowerState === PowerState.SUSPENDED) {
         log.warn('Instance is suspended unexpectedly. Calling the stop API.');
@@ -972,13 +972,18 @@ export class ComputeManager {
   /**
    * What Nova's power sync does through compute_api.stop / force_stop: task_state powering-off (expecting None), an
    * instance action `stop` through the conductor, then the stop itself (here in-process rather than a cast to
-   * ourselves; the lock is already held). Errors are logged: the next sync retries.
+   * ourselves; the lock is already held). An instance that shut down by itself and has shutdown_terminate set is
+   * deleted instead (compute_api.delete). Errors are logged: the next sync retries.
    */
-  private async stopFromPowerSync(context: RequestContext, instance: Instance): Promise<void> {
+  private async stopFromPowerSync(context: RequestContext, instance: Instance, unexpectedShutdown = false): Promise<void> {
     const log = this.instanceLog(context, instance);
     try {
-      if (instance.get('shutdown_terminate') === true) {
-        log.warn('shutdown_terminate instances are deleted by the API; leaving it to the operator');
+      if (unexpectedShutdown && instance.get('shutdown_terminate') === true) {
+        // compute_api.delete: task_state deleting (expecting None), a `delete` action, then terminate (lock held).
+        instance.set('task_state', TaskState.DELETING);
+        await this.save(context, instance, { task: [null] });
+        await this.deps.conductor.instanceActionStart(context, this.uuidOf(instance), 'delete');
+        await runInstanceOperation(this.op, context, instance, { method: 'terminate_instance' }, () => this.deleteInstance(context, instance));
         return;
       }
       instance.set('task_state', TaskState.POWERING_OFF);
@@ -1169,9 +1174,15 @@ export class ComputeManager {
         if (!isFailure(err, 'InstanceNotFound')) throw err;
       }
       const deleted = instance === null || instance.get('deleted') === true || instance.get('vm_state') === VmState.DELETED;
-      const elsewhere = instance !== null && !deleted && instance.get('host') !== this.host && instance.get('host') !== null;
-      if (!deleted && !elsewhere) continue;
       const log = this.instanceLog(context, info.uuid);
+      if (!deleted) {
+        // Nova destroys such a guest only after an evacuation it has a record of; Berth never evacuates, so a live
+        // instance placed elsewhere is an operator's puzzle (a renamed host?), not something to destroy unasked.
+        if (instance !== null && instance.get('host') !== this.host && instance.get('host') !== null) {
+          log.warn({ name: info.name, instance_host: instance.get('host') }, 'A container of this host belongs to an instance Nova places on %s; leaving it alone', String(instance.get('host')));
+        }
+        continue;
+      }
       if (action === 'log') {
         log.warn({ name: info.name }, "Detected instance with name label '%s' which is marked as DELETED but still present on host.", info.name);
       } else if (action === 'shutdown') {

@@ -199,7 +199,7 @@ describe('compute: init_host', () => {
       h.row(deleted)['deleted'] = true;
       const unknown = await h.activeInstance();
       h.conductor.instances.delete(unknown);
-      // Berth's choice: an instance Nova now places on another host (evacuated) is an orphan here too.
+      // An instance Nova now places on another host: Berth never evacuates, so it is reported and left alone.
       const elsewhere = await h.activeInstance();
       h.row(elsewhere)['host'] = 'fake-2';
       const live = await h.activeInstance();
@@ -210,7 +210,7 @@ describe('compute: init_host', () => {
     }
 
     const cases: Array<[ComputeManagerOptions['runningDeletedInstanceAction'], (o: Awaited<ReturnType<typeof orphans>>) => string[]]> = [
-      ['reap', (o) => [o.live, o.unscheduled]],
+      ['reap', (o) => [o.elsewhere, o.live, o.unscheduled]],
       ['noop', (o) => [o.deleted, o.unknown, o.elsewhere, o.live, o.unscheduled]],
       ['log', (o) => [o.deleted, o.unknown, o.elsewhere, o.live, o.unscheduled]],
       ['shutdown', (o) => [o.deleted, o.unknown, o.elsewhere, o.live, o.unscheduled]],

@@ -55,6 +55,19 @@ describe('compute: power-state sync', () => {
     assert.equal(h.row(uuid)['task_state'], null);
   });
 
+  it('an instance with shutdown_terminate that shut down by itself is deleted (compute_api.delete), not stopped', async () => {
+    const uuid = await h.activeInstance();
+    h.row(uuid)['shutdown_terminate'] = true;
+    h.driver.simulateExit(uuid, 'stopped');
+    await h.manager.handleLifecycleEvent(event(uuid, 'stopped'));
+    const [start] = h.conductor.requestsFor('InstanceAction', 'action_start').filter((r) => (r.args['args'] as unknown[])[0] === uuid);
+    assert.deepEqual((start?.args['args'] as unknown[])[1], 'delete');
+    assert.equal(h.row(uuid)['deleted'], true);
+    assert.equal(h.row(uuid)['vm_state'], 'deleted');
+    assert.deepEqual(await h.driver.listInstances(), []);
+    assert.deepEqual(h.conductor.actionFor(uuid, start?.requestId ?? '')?.events.map((e) => [e.event, e.result]), [['compute_terminate_instance', 'Success']]);
+  });
+
   it('a started event for a STOPPED instance (started behind Nova): stopped again', async () => {
     const uuid = await stoppedInstance();
     await h.driver.powerOn(ref(uuid));
