@@ -180,6 +180,14 @@ export class BerthProcess {
     return this.exitStatus ?? (await this.exited);
   }
 
+  /** Sends `signal` at once (SIGKILL: a crash, no clean-up) and resolves with how it exited. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<BerthExit> {
+    if (!this.exitStatus) this.child.kill(signal);
+    const exit = await this.exited;
+    await rm(this.tmpDir, { recursive: true, force: true });
+    return exit;
+  }
+
   /** The last `n` output lines, JSON or not, for failure messages. */
   tail(n = 20): string[] {
     return this.recent.slice(-n);

@@ -67,6 +67,37 @@ export function waitForServerStatus(id: string, status: string, options: ServerW
   );
 }
 
+export interface ServerSpec {
+  readonly name: string;
+  readonly flavor: string;
+  readonly image: string;
+  /** The compute host the boot is forced onto (`--availability-zone nova:<host>`, admin only). */
+  readonly host: string;
+  /** Server metadata (`--property`). */
+  readonly properties?: Readonly<Record<string, string>>;
+}
+
+/**
+ * `openstack server create --nic none --availability-zone nova:<host>`: no ports (Berth binds none), and the boot goes
+ * to that host whatever else is registered. Resolves with what the CLI printed (status BUILD); it does not wait.
+ */
+export function createServer(spec: ServerSpec, options?: CliOptions): Promise<Server> {
+  const args = ['server', 'create', '--flavor', spec.flavor, '--image', spec.image, '--nic', 'none'];
+  args.push('--availability-zone', `nova:${spec.host}`);
+  for (const [key, value] of Object.entries(spec.properties ?? {})) args.push('--property', `${key}=${value}`);
+  return openstackJson<Server>([...args, spec.name], options);
+}
+
+/** `openstack server delete` without waiting; a server that is already gone is fine. */
+export async function deleteServer(id: string, options?: CliOptions): Promise<void> {
+  try {
+    await openstack(['server', 'delete', id], options);
+  } catch (err) {
+    if (err instanceof OpenStackCliError && /No server with a name or ID|could not be found/i.test(err.stderr)) return;
+    throw err;
+  }
+}
+
 /** Waits until `server show` no longer finds the server. */
 export function waitForServerDeleted(id: string, options: ServerWaitOptions = {}): Promise<void> {
   return waitFor(
