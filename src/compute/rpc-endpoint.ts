@@ -3,7 +3,8 @@
 // TypeError, an `instance` that is not an Instance an AttributeError — and the caller always gets that failure.
 import * as os from 'node:os';
 import type { IncomingCall, RpcEndpoint, RpcHandler } from '../messaging/types';
-import { deserializeEntity, NovaObject, type Instance } from '../objects';
+import { deserializeEntity, NovaObject, OBJECT_VERSIONS, ObjectDecodeError, type Instance } from '../objects';
+import { RemoteFailure } from '../messaging/failure';
 import type { ComputeManager } from './manager';
 import { builtinError, notImplemented, novaError } from './exceptions';
 
@@ -130,8 +131,31 @@ export function bindArguments(method: string, sig: Signature, raw: Readonly<Reco
     throw builtinError('TypeError', `${method}() missing ${missing.length} required positional ${plural}: ${quoteList(missing)}`);
   }
   const bound: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(raw)) bound[key] = deserializeEntity(value);
+  for (const [key, value] of Object.entries(raw)) bound[key] = deserializeArgument(key, value);
   return bound;
+}
+
+const OVO_EXCEPTIONS = 'oslo_versionedobjects.exception';
+
+/**
+ * The dispatcher's serializer.deserialize_entity: a primitive of another namespace, an unknown class or another
+ * major version fails with oslo.versionedobjects' own exception; a malformed one with the ValueError of its coercion.
+ */
+function deserializeArgument(name: string, value: unknown): unknown {
+  let decoded: unknown;
+  try {
+    decoded = deserializeEntity(value, name);
+  } catch (err) {
+    if (!(err instanceof ObjectDecodeError)) throw err;
+    if (err.osloClass !== null) throw new RemoteFailure(err.osloClass, OVO_EXCEPTIONS, err.message);
+    throw builtinError('ValueError', err.message);
+  }
+  if (decoded instanceof NovaObject && !Object.hasOwn(OBJECT_VERSIONS, decoded.name)) {
+    throw new RemoteFailure('UnsupportedObjectError', OVO_EXCEPTIONS, `Unsupported object type ${decoded.name}`, {
+      kwargs: { objtype: decoded.name },
+    });
+  }
+  return decoded;
 }
 
 function asInstance(value: unknown): Instance {

@@ -69,7 +69,7 @@ export class NovaObject<F extends object = Record<string, unknown>> {
     if (typeof name !== 'string' || name === '') throw new ObjectDecodeError(where, 'nova_object.name is missing');
     const namespace = primitive[PRIMITIVE_KEYS.namespace];
     if (namespace !== OBJECT_NAMESPACE) {
-      throw new ObjectDecodeError(where, `unsupported namespace ${describe(namespace)} (UnsupportedObjectError)`);
+      throw new ObjectDecodeError(where, `unsupported namespace ${describe(namespace)} (UnsupportedObjectError)`, { osloClass: 'UnsupportedObjectError' });
     }
     const version = primitive[PRIMITIVE_KEYS.version];
     if (typeof version !== 'string' || !/^\d+\.\d+(\.\d+)?$/.test(version)) {
@@ -84,7 +84,9 @@ export class NovaObject<F extends object = Record<string, unknown>> {
     const obj = new NovaObject(name, version);
     const spec = obj.#spec;
     if (spec && majorOf(version) !== majorOf(spec.version)) {
-      throw new ObjectDecodeError(where, `version ${version} is incompatible with ${spec.version} (IncompatibleObjectVersion)`);
+      throw new ObjectDecodeError(where, `version ${version} is incompatible with ${spec.version} (IncompatibleObjectVersion)`, {
+        osloClass: 'IncompatibleObjectVersion',
+      });
     }
     for (const [field, wire] of Object.entries(data)) {
       const fieldSpec = spec?.fields.get(field);

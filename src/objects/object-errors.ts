@@ -6,10 +6,17 @@ export class ObjectDecodeError extends Error {
   override readonly name = 'ObjectDecodeError';
   /** Where the bad value sits, e.g. `Instance.info_cache` or `InstanceList.objects[3].flavor`. */
   readonly path: string;
+  /** The oslo_versionedobjects.exception class Python raises for this primitive, when it has its own. */
+  readonly osloClass: 'UnsupportedObjectError' | 'IncompatibleObjectVersion' | null;
 
-  constructor(path: string, reason: string, options?: { cause?: unknown }) {
-    super(`${path}: ${reason}`, options);
+  constructor(
+    path: string,
+    reason: string,
+    options?: { cause?: unknown; osloClass?: 'UnsupportedObjectError' | 'IncompatibleObjectVersion' },
+  ) {
+    super(`${path}: ${reason}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.path = path;
+    this.osloClass = options?.osloClass ?? null;
   }
 }
 
