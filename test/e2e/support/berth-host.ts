@@ -20,7 +20,7 @@ import {
   waitForServerStatus,
 } from './compute';
 import { AIO } from './control-plane';
-import { type DockerEngine, SHARED_DOCKER_SOCKET, sharedDockerEngine } from './docker-engine';
+import { type DockerEngine, sharedDockerEngine } from './docker-engine';
 import { type Image, type ImageUpload, deleteImage, uploadImage } from './image';
 import { discoverHosts } from './nova-manage';
 import { OpenStackCliError } from './openstack-cli';
@@ -94,16 +94,8 @@ export class BerthHost {
   }
 
   private baseConfig(): ConfigOverrides {
-    const shared = this.docker.socketPath === SHARED_DOCKER_SOCKET;
-    return mergeConfig(
-      {
-        // On the shared engine, containers labelled as Nova's that this host does not know belong to other tests:
-        // report them, never reap them. A private engine holds only this suite's containers.
-        ...(shared ? { DEFAULT: { running_deleted_instance_action: 'log' } } : {}),
-        docker: { host_url: this.docker.hostUrl },
-      },
-      this.options.config ?? {},
-    );
+    // Containers carry their compute host's name: Berth sees (and reaps) only this host's, even on a shared engine.
+    return mergeConfig({ docker: { host_url: this.docker.hostUrl } }, this.options.config ?? {});
   }
 
   /**

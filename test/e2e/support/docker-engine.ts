@@ -3,8 +3,8 @@
 // tests run there). Inspection, `docker exec` into an instance, and the `docker` CLI pointed at the right socket.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 import Docker from 'dockerode';
 
@@ -252,5 +252,6 @@ export class PrivateDockerd extends DockerEngine {
     if (busy.length > 0) throw new Error(`private dockerd ${this.name}: still mounted, not removing its data: ${busy.join('; ')}`);
     await rm(this.dataRoot, { recursive: true, force: true });
     await rm(this.execRoot, { recursive: true, force: true });
+    await rmdir(dirname(this.dataRoot)).catch(() => undefined); // the parent, once no other private engine uses it
   }
 }
