@@ -4,6 +4,8 @@
 
 import { readFile } from 'node:fs/promises';
 
+// Must come before dockerode: keeps gRPC and ssh2 out of memory until something uses them.
+import './lazy-optional-deps';
 import Docker from 'dockerode';
 
 import { RuntimeUnavailable } from '../driver';
