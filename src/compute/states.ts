@@ -114,7 +114,11 @@ export type NotificationAction =
   | 'resume'
   | 'snapshot'
   | 'rebuild'
-  | 'resize';
+  | 'resize_prep'
+  | 'resize'
+  | 'resize_finish'
+  | 'resize_confirm'
+  | 'resize_revert';
 
 /** The driver call a simple operation makes. */
 export type SimpleDriverCall = 'powerOff' | 'powerOn' | 'pause' | 'unpause' | 'suspend' | 'resume';

@@ -9,7 +9,8 @@ export type InstancePayloadClass =
   | 'InstanceActionPayload'
   | 'InstanceCreatePayload'
   | 'InstanceActionRebuildPayload'
-  | 'InstanceActionSnapshotPayload';
+  | 'InstanceActionSnapshotPayload'
+  | 'InstanceActionResizePrepPayload';
 
 export interface InstanceActionSpec {
   readonly payload: InstancePayloadClass;
@@ -19,6 +20,8 @@ export interface InstanceActionSpec {
   readonly legacyFixedIps: readonly NotificationPhase[];
   /** Phases Nova's LegacyValidatingNotifier knows as `compute.instance.<action>.<phase>`. */
   readonly legacyPhases: readonly NotificationPhase[];
+  /** The legacy event's action when it is not the versioned one (`resize.prep` for resize_prep). */
+  readonly legacyName?: string;
   /** The legacy extra_usage_info of a phase, from the caller's extras. */
   readonly legacyExtras?: (phase: NotificationPhase, extras: InstanceNotificationExtras) => Record<string, unknown>;
 }
@@ -70,6 +73,22 @@ export const INSTANCE_ACTIONS: Readonly<Record<NotificationAction, InstanceActio
     legacyPhases: ALL,
     legacyExtras: (phase, extras) => (phase === 'error' ? {} : { image_name: extras.imageName ?? '' }),
   },
+  // _send_prep_resize_notifications: notify_about_resize_prep_instance (no BDMs); the legacy end names the flavor.
+  resize_prep: {
+    payload: 'InstanceActionResizePrepPayload',
+    bdmsPassed: NONE,
+    legacyFixedIps: NONE,
+    legacyPhases: START_END,
+    legacyName: 'resize.prep',
+    legacyExtras: (phase, extras) =>
+      phase === 'end' ? { new_instance_type: extras.newFlavor?.get('name') ?? null, new_instance_type_id: extras.newFlavor?.get('id') ?? null } : {},
+  },
   // _send_resize_instance_notifications (start/end, with BDMs and network_info); resize.error has neither.
   resize: { payload: 'InstanceActionPayload', bdmsPassed: START_END, legacyFixedIps: START_END, legacyPhases: ALL },
+  // _send_finish_resize_notifications: the legacy event is finish_resize.*.
+  resize_finish: { payload: 'InstanceActionPayload', bdmsPassed: START_END, legacyFixedIps: START_END, legacyPhases: START_END, legacyName: 'finish_resize' },
+  // _confirm_resize: only the legacy end gets network_info; no BDMs.
+  resize_confirm: { ...PLAIN, legacyFixedIps: ['end'], legacyName: 'resize.confirm' },
+  // _finish_revert_resize: BDMs on both phases, no network_info.
+  resize_revert: { ...WITH_BDMS, legacyName: 'resize.revert' },
 };

@@ -145,7 +145,7 @@ class NovaInstanceNotifier implements InstanceNotifier {
     extras: InstanceNotificationExtras,
     log: Logger,
   ): Promise<void> {
-    const eventType = `compute.instance.${action}.${phase}`;
+    const eventType = `compute.instance.${spec.legacyName ?? action}.${phase}`;
     if (!spec.legacyPhases.includes(phase)) {
       // LegacyValidatingNotifier warns and still sends.
       log.warn({ event_type: eventType }, `${eventType} is not a versioned notification and not whitelisted`);
@@ -183,6 +183,7 @@ class NovaInstanceNotifier implements InstanceNotifier {
       blockDevices: spec.bdmsPassed.includes(phase) ? [] : null,
       instanceName: spec.payload === 'InstanceCreatePayload' ? this.options.instanceName(instance) : '',
       snapshotImageId: extras.snapshotImageId,
+      newFlavor: extras.newFlavor,
     });
     const notifier = this.notifier('versioned', instanceUuidOf(instance));
     // _get_fault_and_priority_from_exception: ERROR exactly when there is an exception.

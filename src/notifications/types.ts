@@ -3,7 +3,7 @@
 // (instance.*) stream, both or none. Notifications are informational: these calls never throw.
 import type { RemoteFailure } from '../messaging/failure';
 import type { RequestContext } from '../messaging/types';
-import type { Instance } from '../objects';
+import type { Flavor, Instance } from '../objects';
 import type { NotificationAction } from '../compute/states';
 
 export type NotificationPhase = 'start' | 'end' | 'error';
@@ -17,6 +17,8 @@ export interface InstanceNotificationExtras {
   readonly message?: string;
   /** The snapshot's image id: versioned snapshot.* (InstanceActionSnapshotPayload.snapshot_image_id) needs it. */
   readonly snapshotImageId?: string;
+  /** The flavor a resize goes to: versioned resize_prep.* (new_flavor), legacy resize.prep.end (new_instance_type*). */
+  readonly newFlavor?: Flavor;
 }
 
 export interface InstanceNotifier {

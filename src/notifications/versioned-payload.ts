@@ -15,6 +15,7 @@ const PAYLOAD_VERSIONS: Readonly<Record<InstancePayloadClass, string>> = {
   InstanceCreatePayload: '1.12',
   InstanceActionRebuildPayload: '1.9',
   InstanceActionSnapshotPayload: '1.9',
+  InstanceActionResizePrepPayload: '1.3',
 };
 
 export interface VersionedPayloadInput {
@@ -28,6 +29,8 @@ export interface VersionedPayloadInput {
   readonly instanceName: string;
   /** InstanceActionSnapshotPayload.snapshot_image_id. */
   readonly snapshotImageId?: string | undefined;
+  /** InstanceActionResizePrepPayload.new_flavor. */
+  readonly newFlavor?: NovaObject | undefined;
 }
 
 export function instanceActionPayload(input: VersionedPayloadInput): PayloadPrimitive {
@@ -42,6 +45,8 @@ export function instanceActionPayload(input: VersionedPayloadInput): PayloadPrim
     own['trusted_image_certificates'] = trustedCertIds(instance);
   } else if (payloadClass === 'InstanceActionSnapshotPayload') {
     own['snapshot_image_id'] = input.snapshotImageId ?? null;
+  } else if (payloadClass === 'InstanceActionResizePrepPayload') {
+    own['new_flavor'] = input.newFlavor ? flavorPayload(input.newFlavor) : null;
   }
   const data = {
     ...own,
