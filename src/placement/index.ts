@@ -20,6 +20,7 @@ export {
   type TraitChange,
 } from './placement-client';
 export {
+  AllocationMoveFailed,
   InventoryInUse,
   ResourceProviderInUse,
   ResourceProviderNameConflict,

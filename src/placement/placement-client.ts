@@ -10,6 +10,7 @@ import { InvalidResponse, RequestError, type FailedRequest } from '../identity/r
 import { requestIdHeaders, requestLogFields, type RequestIds } from '../identity/request-id';
 import { inventoriesEqual, type Inventories, type InventoryRecord } from './inventory';
 import {
+  AllocationMoveFailed,
   InventoryInUse,
   ResourceProviderInUse,
   ResourceProviderNameConflict,
@@ -243,6 +244,90 @@ export class PlacementClient {
     const data = await this.call(ctx, 'GET', path, { version: PLACEMENT_MICROVERSIONS.consumerAllocations });
     if (!isRecord(data) || !isRecord(data['allocations'])) throw invalid(get(path), 'no allocations object');
     return data as unknown as ConsumerAllocations;
+  }
+
+  /**
+   * Nova's move_allocations: the source consumer's allocations become the target's (replacing what it held) and the
+   * source ends with none, in one POST /allocations (1.28). True when moved, or when the target holds allocations
+   * and the source none (moved before). A consumer generation conflict is AllocationMoveFailed; another concurrent
+   * update re-reads both and retries (@retries); any other refusal, or running out of retries, is false.
+   */
+  async moveAllocations(ctx: RequestIds, sourceConsumer: string, targetConsumer: string): Promise<boolean> {
+    const path = '/allocations';
+    let lastConflict: RequestError | undefined;
+    for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+      await this.pauseBeforeRetry(attempt);
+      const source = await this.getAllocationsForConsumer(ctx, sourceConsumer);
+      const target = await this.getAllocationsForConsumer(ctx, targetConsumer);
+      const hasSource = Object.keys(source.allocations).length > 0;
+      if (Object.keys(target.allocations).length > 0 && !hasSource) {
+        this.logger.info(
+          { ...requestLogFields(ctx), source_consumer: sourceConsumer, target_consumer: targetConsumer },
+          'Allocations not found for consumer %s; assuming they were already moved to consumer %s',
+          sourceConsumer,
+          targetConsumer,
+        );
+        return true;
+      }
+      const body = {
+        [sourceConsumer]: {
+          allocations: {},
+          project_id: source.project_id,
+          user_id: source.user_id,
+          consumer_generation: source.consumer_generation,
+        },
+        [targetConsumer]: {
+          allocations: Object.fromEntries(
+            Object.entries(source.allocations).map(([rp, a]) => [rp, { resources: a.resources }]),
+          ),
+          project_id: source.project_id,
+          user_id: source.user_id,
+          consumer_generation: target.consumer_generation ?? null,
+        },
+      };
+      try {
+        await this.call(ctx, 'POST', path, { version: PLACEMENT_MICROVERSIONS.consumerAllocations, json: body });
+        this.logger.info(
+          { ...requestLogFields(ctx), source_consumer: sourceConsumer, target_consumer: targetConsumer },
+          'moved allocations',
+        );
+        return true;
+      } catch (err) {
+        if (!(err instanceof RequestError) || err.status !== 409) {
+          if (err instanceof RequestError) {
+            this.logger.warn(
+              { ...requestLogFields(ctx), consumer_uuid: targetConsumer, status: err.status, error: detailOf(err) },
+              'Unable to post allocations for consumer %s',
+              targetConsumer,
+            );
+            return false;
+          }
+          throw err;
+        }
+        if (err.errorCode === 'placement.concurrent_update' && detailOf(err).includes('consumer generation conflict')) {
+          throw new AllocationMoveFailed(sourceConsumer, targetConsumer, detailOf(err), { cause: err });
+        }
+        if (err.errorCode !== 'placement.concurrent_update') {
+          this.logger.warn(
+            { ...requestLogFields(ctx), consumer_uuid: targetConsumer, status: err.status, error: detailOf(err) },
+            'Unable to post allocations for consumer %s',
+            targetConsumer,
+          );
+          return false;
+        }
+        lastConflict = err;
+        this.logger.info(
+          { ...requestLogFields(ctx), attempt, error: detailOf(err) },
+          'allocation move conflicted with another update of the providers; re-reading',
+        );
+      }
+    }
+    // Nova's @retries gives up with False.
+    this.logger.warn(
+      { ...requestLogFields(ctx), attempts: MAX_UPDATE_ATTEMPTS, error: lastConflict ? detailOf(lastConflict) : null },
+      'Failed scheduler client operation move_allocations: out of retries',
+    );
+    return false;
   }
 
   /** DELETE /allocations/<consumer> (no microversion): true when deleted, false when there was nothing (404). */

@@ -65,3 +65,16 @@ export class ResourceProviderInUse extends Error {
     this.uuid = uuid;
   }
 }
+
+/** POST /allocations (a move between consumers) hit a consumer generation conflict: someone else changed one. */
+export class AllocationMoveFailed extends Error {
+  override readonly name = 'AllocationMoveFailed';
+  readonly sourceConsumer: string;
+  readonly targetConsumer: string;
+
+  constructor(sourceConsumer: string, targetConsumer: string, detail: string, options?: { cause?: unknown }) {
+    super(`Failed to move allocations from consumer ${sourceConsumer} to consumer ${targetConsumer}. Error: ${detail}`, options);
+    this.sourceConsumer = sourceConsumer;
+    this.targetConsumer = targetConsumer;
+  }
+}
