@@ -16,6 +16,8 @@ import {
   type Instance,
   type InstanceFault,
   type InstanceInfoCache,
+  type Flavor,
+  type Migration,
   type NetworkRequestList,
   type NovaObjectOf,
   type ObjectName,
@@ -31,6 +33,8 @@ export const CONDUCTOR_TARGET: Target = { topic: 'conductor', version: '3.0' };
 export const BASEAPI_TARGET: Target = { topic: 'conductor', namespace: 'baseapi', version: '1.0' };
 /** ComputeTaskAPI.build_instances at the Zed version (host_lists included). */
 export const BUILD_INSTANCES_TARGET: Target = { topic: 'conductor', namespace: 'compute_task', version: '1.19' };
+/** ComputeTaskAPI.migrate_server at the Zed version (host_list included): the reschedule of a resize. */
+export const MIGRATE_SERVER_TARGET: Target = { topic: 'conductor', namespace: 'compute_task', version: '1.20' };
 
 const PING_ARG = '1.21 GigaWatts';
 /** wait_until_ready: this many attempts use the short timeout, later ones the RPC default. */
@@ -72,6 +76,17 @@ export interface BuildInstancesArgs {
   readonly securityGroups: unknown;
   readonly requestSpec: RequestSpec | null;
   readonly hostLists: readonly (readonly Selection[])[];
+}
+
+/** Arguments of the resize reschedule call (ComputeTaskAPI.resize_instance → migrate_server, live/rebuild false). */
+export interface MigrateServerArgs {
+  readonly instance: Instance;
+  /** `{filter_properties: …}` with `retry` updated by the caller (`exc`). */
+  readonly schedulerHint: Readonly<Record<string, unknown>>;
+  readonly flavor: Flavor;
+  readonly cleanShutdown: boolean;
+  readonly requestSpec: NovaObject | null;
+  readonly hostList: unknown;
 }
 
 export interface WaitForConductorOptions {
@@ -351,6 +366,24 @@ export class ConductorClient {
     return obj;
   }
 
+  // ---- Migration (resize) --------------------------------------------------------------------------------------
+
+  /** Writes the migration's changed fields (status, dest_*); the reply refreshes updated_at. */
+  async migrationSave(ctx: RequestContext, migration: Migration): Promise<void> {
+    await this.objectAction(ctx, migration, 'save');
+  }
+
+  /** Rejects with MigrationNotFoundForInstance (RemoteFailure) when the instance has no such migration. */
+  async migrationGetByIdAndInstance(ctx: RequestContext, migrationId: number, instanceUuid: string): Promise<Migration> {
+    const result = await this.objectClassAction(ctx, 'Migration', 'get_by_id_and_instance', [migrationId, instanceUuid]);
+    return expectObject(result, 'Migration', 'Migration.get_by_id_and_instance');
+  }
+
+  /** Instance.drop_migration_context: clears the instance's migration context in the database and on the object. */
+  async instanceDropMigrationContext(ctx: RequestContext, instance: Instance): Promise<void> {
+    await this.objectAction(ctx, instance, 'drop_migration_context');
+  }
+
   // ---- compute_task (§3.5) -------------------------------------------------------------------------------------
 
   /** The reschedule cast: the conductor picks an alternate host from host_lists or sets the instance to ERROR. */
@@ -366,6 +399,26 @@ export class ConductorClient {
       request_spec: args.requestSpec,
       host_lists: args.hostLists,
     }) as Record<string, unknown>);
+  }
+
+  /**
+   * The resize reschedule (a CALL that lasts while the conductor schedules again: Nova waits long_rpc_timeout with
+   * call-monitor heartbeats every rpc_response_timeout). Rejects with the conductor's failure, e.g. MaxRetriesExceeded.
+   */
+  async migrateServer(ctx: RequestContext, args: MigrateServerArgs, options?: CallOptions): Promise<void> {
+    await this.#rpc.call(ctx, MIGRATE_SERVER_TARGET, 'migrate_server', serializeEntity({
+      instance: args.instance,
+      scheduler_hint: args.schedulerHint,
+      live: false,
+      rebuild: false,
+      flavor: args.flavor,
+      block_migration: null,
+      disk_over_commit: null,
+      reservations: null,
+      clean_shutdown: args.cleanShutdown,
+      request_spec: args.requestSpec,
+      host_list: args.hostList,
+    }) as Record<string, unknown>, options);
   }
 }
 
