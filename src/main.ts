@@ -12,6 +12,7 @@ import { PlacementClient } from './placement';
 import { GlanceClient } from './image';
 import { ComputeManager } from './compute/manager';
 import { computeEndpoints } from './compute/rpc-endpoint';
+import { ComputeRpcApi } from './compute/compute-rpcapi';
 import { ResourceTracker } from './compute/resource-tracker';
 import { ServiceRecord, TOPIC } from './compute/service-record';
 import { GlanceImages } from './compute/glance-images';
@@ -187,6 +188,7 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
     resourceTracker,
     notifier,
     logger,
+    computeRpc: new ComputeRpcApi(rpcClient),
   });
 
   const rpcServer = new RpcServer({

@@ -43,6 +43,15 @@ const NOVA_EXCEPTIONS = {
     fmt: 'Conflict updating instance %(instance_uuid)s. Expected: %(expected)s. Actual: %(actual)s',
     code: 500,
   },
+  MigrationError: { fmt: 'Migration error: %(reason)s', code: 500 },
+  MigrationPreCheckError: { fmt: 'Migration pre-check error: %(reason)s', code: 500 },
+  UnableToMigrateToSelf: { fmt: 'Unable to migrate instance (%(instance_id)s) to current host (%(host)s).', code: 400 },
+  InstanceFaultRollback: { fmt: 'Instance rollback performed due to: %(inner_exception)s', code: 500 },
+  AllocationMoveFailed: {
+    fmt: 'Failed to move allocations from consumer %(source_consumer)s to consumer %(target_consumer)s. Error: %(error)s',
+    code: 500,
+  },
+  AllocationDeleteFailed: { fmt: 'Failed to delete allocations for consumer %(consumer_uuid)s. Error: %(error)s', code: 500 },
 } as const satisfies Record<string, ExceptionClass>;
 
 export type NovaExceptionName = keyof typeof NOVA_EXCEPTIONS;

@@ -16,6 +16,8 @@ import { addInstanceFault, runInstanceOperation, tracebackText, type OperationDe
 import { instanceRef, instanceSpec } from './instance-spec';
 import { KeyedMutex, Semaphore } from './concurrency';
 import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } from './ports';
+import type { ComputeRpcApi } from './compute-rpcapi';
+import { ResizeOperations } from './resize';
 import {
   ALLOW_HARD_REBOOT,
   ALLOW_SOFT_REBOOT,
@@ -55,6 +57,8 @@ export interface ComputeManagerDeps {
   readonly resourceTracker: ResourceTrackerPort;
   readonly notifier: InstanceNotifier;
   readonly logger: Logger;
+  /** The casts to other computes (to ourselves: a resize never leaves this host). */
+  readonly computeRpc: ComputeRpcApi;
 }
 
 type BuildResult = 'active' | 'failed' | 'rescheduled';
@@ -70,11 +74,28 @@ export class ComputeManager {
   private readonly syncsInProgress = new Set<string>();
   /** Counters the resource tracker publishes in ComputeNode.stats (failed_builds). */
   failedBuilds = 0;
+  /** prep_resize … finish_revert_resize (src/compute/resize.ts). */
+  readonly resize: ResizeOperations;
 
   constructor(private readonly deps: ComputeManagerDeps) {
     this.buildSemaphore = new Semaphore(deps.options.maxConcurrentBuilds);
     this.log = deps.logger.child({ component: 'compute-manager' });
     this.op = { host: deps.options.host, conductor: deps.conductor, notifier: deps.notifier, logger: this.log };
+    this.resize = new ResizeOperations({
+      ...deps,
+      host: deps.options.host,
+      nodename: deps.options.nodename,
+      locks: this.locks,
+      op: this.op,
+      ref: (instance) => this.ref(instance),
+      powerOffTimeout: (instance, clean) => (clean ? shutdownTimeout(instance.get('system_metadata') ?? {}, deps.options.shutdownTimeoutSec) : 0),
+      stopInstance: (context, instance) => {
+        const stop = SIMPLE_OPERATIONS['stop_instance'] as SimpleOperation;
+        return runInstanceOperation(this.op, context, instance, { method: stop.method, args: { instance: this.uuidOf(instance) } }, () =>
+          this.simpleOperationBody(context, stop, instance, { cleanShutdown: true }),
+        );
+      },
+    });
   }
 
   get host(): string {
@@ -1092,6 +1113,10 @@ export class ComputeManager {
         log.error({ err }, 'Failed to complete a deletion');
         await this.setErrorState(context, instance, false);
       }
+      return;
+    }
+    if (taskState === TaskState.RESIZE_MIGRATING || taskState === TaskState.RESIZE_FINISH) {
+      await this.resize.recoverInterruptedResize(context, instance);
       return;
     }
     const current = await this.getPowerState(instance);

@@ -3,11 +3,14 @@
 import type { Readable } from 'node:stream';
 import type { ImageSource } from '../../driver/driver';
 import type { RequestContext } from '../messaging/types';
-import type { Instance } from '../objects';
+import type { Flavor, Instance, Migration } from '../objects';
 import type { PlacementClient } from '../placement';
 
-/** Allocations the manager removes (delete, failed build, reschedule) and reads (orphans). */
-export type PlacementPort = Pick<PlacementClient, 'deleteAllocationsForConsumer' | 'getProviderAllocations'>;
+/** Allocations the manager removes (delete, failed build, reschedule), reads (orphans) and moves (resize). */
+export type PlacementPort = Pick<
+  PlacementClient,
+  'deleteAllocationsForConsumer' | 'getProviderAllocations' | 'getAllocationsForConsumer' | 'moveAllocations'
+>;
 
 export interface ImagePort {
   /** The Glance image of an RPC `image` dict, as the driver takes it (fetch() downloads and verifies). */
@@ -48,4 +51,16 @@ export interface ResourceTrackerPort {
   dropInstance(context: RequestContext, instanceUuid: string): Promise<void>;
   /** Counts an instance found on this host (init_host). */
   trackInstance(instance: Instance): void;
+  /**
+   * Nova's resize_claim on this node: the migration becomes this node's (pre-migrating, saved), the new flavor must
+   * fit the host (ComputeResourcesUnavailable), the instance gets its MigrationContext (saved), and the new flavor
+   * counts beside the old one until the resize is confirmed or reverted.
+   */
+  resizeClaim(context: RequestContext, instance: Instance, flavor: Flavor, migration: Migration): Promise<void>;
+  /** MoveClaim.abort: a resize that failed after its claim; the new flavor stops counting, the context goes. */
+  abortResizeClaim(context: RequestContext, instance: Instance): Promise<void>;
+  /** drop_move_claim_at_source (confirm): migration confirmed; the old flavor stops counting; context dropped. */
+  dropMoveClaimAtSource(context: RequestContext, instance: Instance, migration: Migration): Promise<void>;
+  /** drop_move_claim_at_dest (revert): migration reverted; the new flavor stops counting; old context values back. */
+  dropMoveClaimAtDest(context: RequestContext, instance: Instance, migration: Migration): Promise<void>;
 }

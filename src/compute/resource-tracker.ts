@@ -8,12 +8,12 @@ import { CAPABILITY_TRAITS, type ComputeDriver, type HostResources } from '../..
 import type { Logger } from '../log';
 import type { RequestContext } from '../messaging/types';
 import { adminContext } from '../messaging';
-import { newObject, type ComputeNode, type Instance, type NovaObject } from '../objects';
+import { newObject, type ComputeNode, type Flavor, type Instance, type Migration, type NovaObject, type NovaObjectOf } from '../objects';
 import type { ConductorClient } from '../conductor';
 import { buildComputeInventory, type PlacementClient } from '../placement';
 import { novaError } from './exceptions';
 import type { ResourceTrackerPort } from './ports';
-import { VmState } from './states';
+import { TaskState, VmState } from './states';
 
 /** The Placement calls the tracker makes. */
 export type ProviderPort = Pick<PlacementClient, 'ensureResourceProvider' | 'getInventories' | 'setInventories' | 'setTraits'>;
@@ -36,11 +36,17 @@ export interface ResourceTrackerOptions {
   readonly initialDiskAllocationRatio: number;
 }
 
-interface TrackedInstance {
-  readonly uuid: string;
+/** What one flavor holds on this node. */
+interface Usage {
   readonly vcpus: number;
   readonly memoryMb: number;
   readonly diskGb: number;
+}
+
+interface TrackedInstance extends Usage {
+  readonly uuid: string;
+  /** The other flavor of a resize in progress on this node (Nova's tracked migration): held until confirm or revert. */
+  readonly moveUsage: Usage | null;
   readonly vmState: string;
   readonly taskState: string | null;
   readonly osType: string | null;
@@ -227,9 +233,9 @@ export class ResourceTracker implements ResourceTrackerPort {
     };
     let workload = 0;
     for (const t of this.instances.values()) {
-      vcpus += t.vcpus;
-      memory += t.memoryMb;
-      disk += t.diskGb;
+      vcpus += t.vcpus + (t.moveUsage?.vcpus ?? 0);
+      memory += t.memoryMb + (t.moveUsage?.memoryMb ?? 0);
+      disk += t.diskGb + (t.moveUsage?.diskGb ?? 0);
       inc('num_instances');
       inc(`num_vm_${t.vmState}`);
       inc(`num_task_${t.taskState ?? 'None'}`);
@@ -309,23 +315,75 @@ export class ResourceTracker implements ResourceTrackerPort {
 
   async instanceClaim(context: RequestContext, instance: Instance): Promise<void> {
     const flavor = instance.get('flavor') as NovaObject | undefined;
-    const memoryMb = Number(flavor?.get('memory_mb') ?? instance.get('memory_mb') ?? 0);
-    const vcpus = Number(flavor?.get('vcpus') ?? instance.get('vcpus') ?? 0);
-    const r = this.resources ?? (this.resources = await this.driver.getAvailableResource());
-    // The scheduler checked Placement; this catches what Placement cannot know: a single instance bigger than the
-    // physical host (its limits would not hold), e.g. after the host shrank or with a forced host.
-    if (memoryMb > r.memoryMb) {
-      throw novaError('ComputeResourcesUnavailable', { reason: `Memory ${r.memoryMb} MB of this host < requested ${memoryMb} MB` });
-    }
-    if (vcpus > r.vcpus * this.ratios(this.computeNode).cpu) {
-      throw novaError('ComputeResourcesUnavailable', { reason: `vCPUs ${r.vcpus} of this host < requested ${vcpus}` });
-    }
+    await this.testClaim(
+      Number(flavor?.get('memory_mb') ?? instance.get('memory_mb') ?? 0),
+      Number(flavor?.get('vcpus') ?? instance.get('vcpus') ?? 0),
+    );
     // _set_instance_host_and_node
     instance.set('host', this.options.host);
     instance.set('launched_on', this.options.host);
     instance.set('node', this.options.nodename);
     await this.conductor.instanceSave(context, instance, {});
     this.trackInstance(instance);
+    this.scheduleSave();
+  }
+
+  /**
+   * The scheduler checked Placement; this catches what Placement cannot know: a single instance bigger than the
+   * physical host (its limits would not hold), e.g. after the host shrank or with a forced host.
+   */
+  private async testClaim(memoryMb: number, vcpus: number): Promise<void> {
+    const r = this.resources ?? (this.resources = await this.driver.getAvailableResource());
+    if (memoryMb > r.memoryMb) {
+      throw novaError('ComputeResourcesUnavailable', { reason: `Memory ${r.memoryMb} MB of this host < requested ${memoryMb} MB` });
+    }
+    if (vcpus > r.vcpus * this.ratios(this.computeNode).cpu) {
+      throw novaError('ComputeResourcesUnavailable', { reason: `vCPUs ${r.vcpus} of this host < requested ${vcpus}` });
+    }
+  }
+
+  async resizeClaim(context: RequestContext, instance: Instance, flavor: Flavor, migration: Migration): Promise<void> {
+    // _claim_existing_migration: the conductor created the record; it becomes this node's.
+    migration.set('dest_compute', this.options.host);
+    migration.set('dest_node', this.options.nodename);
+    migration.set('dest_host', this.options.myIp);
+    migration.set('status', 'pre-migrating');
+    await this.conductor.migrationSave(context, migration);
+    // MoveClaim's test: the new flavor alone must fit this host (the old one goes when the resize is confirmed).
+    await this.testClaim(Number(flavor.get('memory_mb') ?? 0), Number(flavor.get('vcpus') ?? 0));
+    instance.set('migration_context', migrationContext(instance, migration));
+    await this.conductor.instanceSave(context, instance, {});
+    this.trackInstance(instance);
+    this.scheduleSave();
+  }
+
+  async abortResizeClaim(context: RequestContext, instance: Instance): Promise<void> {
+    this.holdOnly(instance, instance.get('flavor'));
+    if (instance.get('migration_context')) await this.conductor.instanceDropMigrationContext(context, instance);
+  }
+
+  async dropMoveClaimAtSource(context: RequestContext, instance: Instance, migration: Migration): Promise<void> {
+    migration.set('status', 'confirmed');
+    await this.conductor.migrationSave(context, migration);
+    this.holdOnly(instance, instance.get('flavor'));
+    if (instance.get('migration_context')) await this.conductor.instanceDropMigrationContext(context, instance);
+  }
+
+  async dropMoveClaimAtDest(context: RequestContext, instance: Instance, migration: Migration): Promise<void> {
+    // Not reverted yet (finish_revert_resize does that), but this node no longer holds the new flavor.
+    migration.set('status', 'reverted');
+    await this.conductor.migrationSave(context, migration);
+    this.holdOnly(instance, instance.get('old_flavor'));
+    applyMigrationContext(instance, 'old_');
+    await this.conductor.instanceSave(context, instance, { expectedTaskState: [TaskState.RESIZE_REVERTING] });
+  }
+
+  /** The end of a move claim: the instance holds one flavor here again. */
+  private holdOnly(instance: Instance, flavor: NovaObject | null | undefined): void {
+    const uuid = String(instance.get('uuid'));
+    const tracked = this.instances.get(uuid);
+    if (!tracked || !flavor) return;
+    this.instances.set(uuid, { ...tracked, ...flavorUsage(flavor), moveUsage: null });
     this.scheduleSave();
   }
 
@@ -348,6 +406,7 @@ export class ResourceTracker implements ResourceTrackerPort {
       vcpus: num(flavor?.get('vcpus') ?? instance.get('vcpus')),
       memoryMb: num(flavor?.get('memory_mb') ?? instance.get('memory_mb')),
       diskGb: num(flavor?.get('root_gb') ?? instance.get('root_gb')) + num(flavor?.get('ephemeral_gb') ?? instance.get('ephemeral_gb')) + Math.ceil(swapMb / 1024),
+      moveUsage: resizeCounterpart(instance),
       vmState,
       taskState: (instance.get('task_state') as string | null | undefined) ?? null,
       osType: (instance.get('os_type') as string | null | undefined) ?? null,
@@ -380,6 +439,65 @@ export class ResourceTracker implements ResourceTrackerPort {
   stop(): void {
     if (this.saveTimer) clearTimeout(this.saveTimer);
     this.saveTimer = null;
+  }
+}
+
+function flavorUsage(flavor: NovaObject): Usage {
+  const num = (field: string): number => Number(flavor.get(field) ?? 0) || 0;
+  return {
+    vcpus: num('vcpus'),
+    memoryMb: num('memory_mb'),
+    diskGb: num('root_gb') + num('ephemeral_gb') + Math.ceil(num('swap') / 1024),
+  };
+}
+
+/** _instance_in_resize_state */
+function inResizeState(instance: Instance): boolean {
+  const vm = instance.get('vm_state');
+  const task = instance.get('task_state') ?? null;
+  if (vm === VmState.RESIZED) return true;
+  const resizing: readonly (string | null)[] = [TaskState.RESIZE_PREP, TaskState.RESIZE_MIGRATING, TaskState.RESIZE_MIGRATED, TaskState.RESIZE_FINISH];
+  return (vm === VmState.ACTIVE || vm === VmState.STOPPED) && resizing.includes(task);
+}
+
+/**
+ * _update_usage_from_migration for a resize on the same node: before finish_resize the instance has its old flavor
+ * and holds the new one; after, the new one and holds the old (for a revert). Berth reads it off the instance's
+ * flavors (its resizes never leave the node) rather than off the migration records.
+ */
+function resizeCounterpart(instance: Instance): Usage | null {
+  if (!inResizeState(instance)) return null;
+  const flavor = instance.get('flavor');
+  const newFlavor = instance.get('new_flavor');
+  const other = newFlavor && flavor?.get('id') !== newFlavor.get('id') ? newFlavor : instance.get('old_flavor');
+  return other ? flavorUsage(other) : null;
+}
+
+/** The MigrationContext _move_claim gives the instance (no NUMA, PCI devices or assigned resources on a Berth host). */
+function migrationContext(instance: Instance, migration: Migration): NovaObjectOf<'MigrationContext'> {
+  const uuid = String(instance.get('uuid'));
+  const noRequests = (): NovaObjectOf<'InstancePCIRequests'> => newObject('InstancePCIRequests', { instance_uuid: uuid, requests: [] });
+  return newObject('MigrationContext', {
+    instance_uuid: uuid,
+    migration_id: Number(migration.get('id')),
+    old_numa_topology: instance.get('numa_topology') ?? null,
+    new_numa_topology: null,
+    old_pci_devices: instance.get('pci_devices') ?? newObject('PciDeviceList', { objects: [] }),
+    new_pci_devices: newObject('PciDeviceList', { objects: [] }),
+    old_pci_requests: instance.get('pci_requests') ?? noRequests(),
+    new_pci_requests: noRequests(),
+    old_resources: instance.get('resources') ?? null,
+    new_resources: null,
+  });
+}
+
+/** Instance.apply_migration_context / revert_migration_context: the `new_` or `old_` values become the instance's. */
+export function applyMigrationContext(instance: Instance, prefix: 'new_' | 'old_'): void {
+  const context = instance.get('migration_context') as NovaObject | null | undefined;
+  if (!context) return;
+  for (const field of ['numa_topology', 'pci_requests', 'pci_devices', 'resources'] as const) {
+    const key = `${prefix}${field}`;
+    instance.set(field, (context.has(key) ? context.get(key) : null) as never);
   }
 }
 

@@ -3,7 +3,7 @@
 // TypeError, an `instance` that is not an Instance an AttributeError — and the caller always gets that failure.
 import * as os from 'node:os';
 import type { IncomingCall, RpcEndpoint, RpcHandler } from '../messaging/types';
-import { deserializeEntity, NovaObject, OBJECT_VERSIONS, ObjectDecodeError, type Instance } from '../objects';
+import { deserializeEntity, NovaObject, OBJECT_VERSIONS, ObjectDecodeError, type Flavor, type Instance, type Migration } from '../objects';
 import { RemoteFailure } from '../messaging/failure';
 import type { ComputeManager } from './manager';
 import { builtinError, notImplemented, novaError } from './exceptions';
@@ -165,6 +165,12 @@ function asInstance(value: unknown): Instance {
   throw builtinError('AttributeError', `'${pyTypeName(value)}' object has no attribute 'uuid'`);
 }
 
+/** A Flavor or Migration argument; anything else fails as Python's first attribute access on it would. */
+function asObjectOf<T extends NovaObject>(value: unknown, name: 'Flavor' | 'Migration', attribute: string): T {
+  if (value instanceof NovaObject && value.name === name) return value as T;
+  throw builtinError('AttributeError', `'${value instanceof NovaObject ? value.name : pyTypeName(value)}' object has no attribute '${attribute}'`);
+}
+
 function asNullableObject(value: unknown): NovaObject | null {
   return value instanceof NovaObject ? value : null;
 }
@@ -232,6 +238,47 @@ export function computeEndpoints(manager: ComputeManager): RpcEndpoint[] {
       recreate: a['recreate'] === true,
     }),
   );
+  // Resize on this host (src/compute/resize.ts); each step casts the next one to our own queue.
+  const migrationOf = (a: Record<string, unknown>): Migration => asObjectOf<Migration>(a['migration'], 'Migration', 'status');
+  define('prep_resize', (a, call) =>
+    manager.resize.prepResize(call.context, {
+      image: asDict(a['image'], 'image'),
+      instance: asInstance(a['instance']),
+      flavor: asObjectOf<Flavor>(a['flavor'], 'Flavor', 'id'),
+      requestSpec: asNullableObject(a['request_spec']),
+      filterProperties: asDict(a['filter_properties'], 'filter_properties'),
+      node: typeof a['node'] === 'string' ? a['node'] : null,
+      cleanShutdown: a['clean_shutdown'] !== false,
+      migration: migrationOf(a),
+      hostList: a['host_list'] ?? null,
+    }),
+  );
+  define('resize_instance', (a, call) =>
+    manager.resize.resizeInstance(call.context, {
+      instance: asInstance(a['instance']),
+      image: asDict(a['image'], 'image'),
+      migration: migrationOf(a),
+      flavor: asObjectOf<Flavor>(a['flavor'], 'Flavor', 'id'),
+      cleanShutdown: a['clean_shutdown'] !== false,
+      requestSpec: asNullableObject(a['request_spec']),
+    }),
+  );
+  define('finish_resize', (a, call) =>
+    manager.resize.finishResize(call.context, {
+      instance: asInstance(a['instance']),
+      image: asDict(a['image'], 'image'),
+      migration: migrationOf(a),
+      diskInfo: a['disk_info'] ?? null,
+      requestSpec: asNullableObject(a['request_spec']),
+    }),
+  );
+  define('confirm_resize', (a, call) => manager.resize.confirmResize(call.context, { instance: asInstance(a['instance']), migration: migrationOf(a) }));
+  define('revert_resize', (a, call) =>
+    manager.resize.revertResize(call.context, { instance: asInstance(a['instance']), migration: migrationOf(a), requestSpec: asNullableObject(a['request_spec']) }),
+  );
+  define('finish_revert_resize', (a, call) =>
+    manager.resize.finishRevertResize(call.context, { instance: asInstance(a['instance']), migration: migrationOf(a), requestSpec: asNullableObject(a['request_spec']) }),
+  );
   define('get_console_output', (a, call) => manager.getConsoleOutput(call.context, asInstance(a['instance']), a['tail_length']));
   define('get_instance_diagnostics', (a, call) => manager.getInstanceDiagnostics(call.context, asInstance(a['instance'])));
   define('get_diagnostics', (a, call) => manager.getDiagnostics(call.context, asInstance(a['instance'])));
@@ -268,7 +315,7 @@ export function computeEndpoints(manager: ComputeManager): RpcEndpoint[] {
     }
   });
 
-  // Everything else a Zed nova-compute hosts: volumes, interfaces, rescue, shelve, resize, live migration.
+  // Everything else a Zed nova-compute hosts: volumes, interfaces, rescue, shelve, live migration, cross-cell resize.
   // A CALL fails with NotImplementedError; a CAST on an instance goes through Nova's decorators with that error
   // (fault, event, task_state reverted), so nothing is left in a task state.
   for (const name of Object.keys(SIGNATURES)) {

@@ -112,6 +112,10 @@ export class FakeConductor implements RpcCaller {
   readonly services: Row[] = [];
   readonly computeNodes: Row[] = [];
   readonly casts: ConductorRequest[] = [];
+  /** Migration rows by id, as the conductor's MigrationTask created them. */
+  readonly migrations = new Map<number, Row>();
+  /** What compute_task migrate_server (a resize reschedule) answers: null, or the failure it raises. */
+  migrateServerFailure: Error | null = null;
   /** Runs before every request is answered (tests use it to change the database mid-operation). */
   readonly beforeAnswer: Array<(request: ConductorRequest) => void | Promise<void>> = [];
   readonly #failures: Array<{ objName: string; objMethod: string; error: Error }> = [];
@@ -129,6 +133,23 @@ export class FakeConductor implements RpcCaller {
     const row = clone(data);
     if (row['deleted'] === undefined) row['deleted'] = false;
     this.instances.set(String(row['uuid']), row);
+  }
+
+  /** Inserts a migration row (wire-form `nova_object.data`), as MigrationTask._preallocate_migration does. */
+  addMigration(data: Row): Row {
+    const row: Row = { id: this.#nextId++, created_at: now(), updated_at: null, deleted_at: null, deleted: false, hidden: false, cross_cell_move: false, ...clone(data) };
+    this.migrations.set(Number(row['id']), row);
+    return row;
+  }
+
+  migration(id: number): Row {
+    const row = this.migrations.get(id);
+    if (!row) throw new Error(`fake conductor: no migration ${id}`);
+    return row;
+  }
+
+  migrationPrimitive(id: number): Row {
+    return primitive('Migration', this.migration(id));
   }
 
   row(uuid: string): Row {
@@ -197,6 +218,10 @@ export class FakeConductor implements RpcCaller {
 
   #answer(request: ConductorRequest): unknown {
     if (request.method === 'ping') return { service: 'conductor', arg: request.args['arg'] };
+    if (request.method === 'migrate_server') {
+      if (this.migrateServerFailure) throw this.migrateServerFailure;
+      return null;
+    }
     const key = `${request.objName}.${request.objMethod}`;
     const a = request.args;
     const ctx = request.context;
@@ -213,6 +238,18 @@ export class FakeConductor implements RpcCaller {
           return [diff(this.#instance(ctx, String(data['uuid'])), data), null];
         case 'Instance.destroy':
           return [this.#instanceDestroy(ctx, data), null];
+        case 'Instance.drop_migration_context': {
+          const row = this.#instance(ctx, String(data['uuid']));
+          row['migration_context'] = null;
+          return [diff(row, data), null];
+        }
+        case 'Migration.save': {
+          const row = this.migrations.get(Number(data['id']));
+          if (!row) throw novaFailure('MigrationNotFound', `Migration ${String(data['id'])} could not be found.`, { migration_id: data['id'], code: 404 });
+          for (const field of changes) if (field !== 'id') row[field] = clone(data[field]);
+          row['updated_at'] = now();
+          return [diff(row, data), null];
+        }
         case 'InstanceFault.create':
           return [this.#faultCreate(data), null];
         case 'Service.create':
@@ -243,6 +280,13 @@ export class FakeConductor implements RpcCaller {
               Object.entries(filters).every(([k, v]) => (Array.isArray(v) ? v.includes(r[k]) : r[k] === v)),
           );
           return primitive('InstanceList', { objects: rows.map((r) => primitive('Instance', r)) });
+        }
+        case 'Migration.get_by_id_and_instance': {
+          const row = this.migrations.get(Number(args[0]));
+          if (!row || row['instance_uuid'] !== args[1]) {
+            throw novaFailure('MigrationNotFoundForInstance', `Migration ${String(args[0])} not found for instance ${String(args[1])}`, { migration_id: args[0], instance_id: args[1], code: 404 });
+          }
+          return primitive('Migration', row);
         }
         case 'InstanceAction.action_start':
           this.recordAction(String(args[0]), ctx.request_id, String(args[1]));

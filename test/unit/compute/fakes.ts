@@ -15,7 +15,23 @@ import type { RemoteFailure } from '../../../src/messaging/failure';
 import type { RequestContext } from '../../../src/messaging/types';
 import type { InstanceNotificationExtras, InstanceNotifier, NotificationPhase } from '../../../src/notifications';
 import type { Instance } from '../../../src/objects';
-import type { Inventories, ProviderAllocations, ProviderInventories, ProviderTraits, ResourceProvider, TraitChange } from '../../../src/placement';
+import type {
+  ConsumerAllocations,
+  Inventories,
+  ProviderAllocations,
+  ProviderInventories,
+  ProviderTraits,
+  ResourceProvider,
+  TraitChange,
+} from '../../../src/placement';
+
+/** One consumer's allocations as placement keeps them (GET /allocations/<consumer> 1.28). */
+export interface FakeConsumer {
+  allocations: Record<string, { resources: Record<string, number> }>;
+  project_id: string;
+  user_id: string;
+  generation: number;
+}
 
 export class FakePlacement implements PlacementPort, ProviderPort {
   /** Consumers whose allocations were deleted, in order. */
@@ -24,18 +40,46 @@ export class FakePlacement implements PlacementPort, ProviderPort {
 
   async deleteAllocationsForConsumer(_ctx: unknown, consumerUuid: string): Promise<boolean> {
     this.deletedAllocations.push(consumerUuid);
-    return true;
+    return this.consumers.delete(consumerUuid);
   }
 
   /** Allocations against providers, as the scheduler left them: provider uuid → consumer uuids. */
   readonly allocations = new Map<string, string[]>();
+  /** Consumers with their allocations (what the scheduler and the conductor wrote, what moves change). */
+  readonly consumers = new Map<string, FakeConsumer>();
+  /** Every POST /allocations the compute made: [source consumer, target consumer]. */
+  readonly moves: Array<[string, string]> = [];
 
   async getProviderAllocations(_ctx: unknown, uuid: string): Promise<ProviderAllocations> {
     const consumers = this.allocations.get(uuid) ?? [];
+    const held = [...this.consumers].filter(([, c]) => uuid in c.allocations).map(([id, c]) => [id, { resources: c.allocations[uuid]?.resources ?? {} }]);
     return {
       generation: this.providers.get(uuid)?.generation ?? 0,
-      allocations: Object.fromEntries(consumers.map((c) => [c, { resources: { VCPU: 1, MEMORY_MB: 128 } }])),
+      allocations: { ...Object.fromEntries(consumers.map((c) => [c, { resources: { VCPU: 1, MEMORY_MB: 128 } }])), ...Object.fromEntries(held) },
     };
+  }
+
+  /** PUT /allocations/<consumer>, as the scheduler claims (resources against one provider). */
+  allocate(consumerUuid: string, providerUuid: string, resources: Record<string, number>, owner = { project_id: 'p', user_id: 'u' }): void {
+    const generation = (this.consumers.get(consumerUuid)?.generation ?? 0) + 1;
+    this.consumers.set(consumerUuid, { allocations: { [providerUuid]: { resources: { ...resources } } }, ...owner, generation });
+  }
+
+  async getAllocationsForConsumer(_ctx: unknown, consumerUuid: string): Promise<ConsumerAllocations> {
+    const c = this.consumers.get(consumerUuid);
+    if (!c) return { allocations: {} };
+    return structuredClone({ allocations: c.allocations, consumer_generation: c.generation, project_id: c.project_id, user_id: c.user_id });
+  }
+
+  /** report.py move_allocations: the source's allocations replace the target's; the source holds nothing after. */
+  async moveAllocations(_ctx: unknown, sourceUuid: string, targetUuid: string): Promise<boolean> {
+    this.moves.push([sourceUuid, targetUuid]);
+    const source = this.consumers.get(sourceUuid);
+    if (!source) return this.consumers.has(targetUuid);
+    const generation = (this.consumers.get(targetUuid)?.generation ?? 0) + 1;
+    this.consumers.set(targetUuid, { ...structuredClone(source), generation });
+    this.consumers.delete(sourceUuid);
+    return true;
   }
 
   async ensureResourceProvider(_ctx: unknown, uuid: string, name: string): Promise<ResourceProvider> {
