@@ -22,7 +22,7 @@ export class ImageHashMismatch extends Error {
   readonly actual: string;
 
   constructor(imageId: string, algorithm: string, expected: string, actual: string) {
-    super(`Corrupt image download of ${imageId}: ${algorithm} was ${actual}, expected ${expected}`);
+    super(`Corrupt image download of ${imageId}: ${algorithm} hash was ${actual}, expected ${expected}`);
     this.imageId = imageId;
     this.algorithm = algorithm;
     this.expected = expected;
