@@ -67,6 +67,8 @@ export class DockerDriver implements ComputeDriver {
   private readonly markers: SuspendMarkers;
   private readonly listeners = new Set<(event: LifecycleEvent) => void>();
   private runtime: { connection: DockerConnection; images: ImageCache; events: LifecycleEventStream; hostCpus: number } | null = null;
+  /** Container id by instance uuid, once created or inspected as ours: labels never change, so one check is enough. */
+  private readonly ownedIds = new Map<string, string>();
 
   /** Validates the options; throws InvalidDockerOptions. Nothing is contacted before init(). */
   constructor(options: DockerDriverOptions) {
@@ -166,10 +168,12 @@ export class DockerDriver implements ComputeDriver {
       if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
       throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
     }
+    this.ownedIds.set(instance.uuid, container.id);
     try {
       await container.start();
     } catch (error) {
       // Spawn leaves nothing behind: the container goes with the failure.
+      this.ownedIds.delete(instance.uuid);
       await container.remove({ force: true, v: true }).catch((cleanup: unknown) => {
         if (dockerStatus(cleanup) !== 404) log.error({ err: cleanup }, 'could not remove the container of a failed spawn');
       });
@@ -179,6 +183,7 @@ export class DockerDriver implements ComputeDriver {
   }
 
   async destroy(instance: InstanceRef): Promise<void> {
+    this.ownedIds.delete(instance.uuid);
     try {
       await this.container(instance).remove({ force: true, v: true });
     } catch (error) {
@@ -286,15 +291,27 @@ export class DockerDriver implements ComputeDriver {
   }
 
   async getConsoleOutput(instance: InstanceRef, tailLines: number | null): Promise<string> {
-    const container = await this.inspect(instance);
     // Without `tail`, Docker returns the whole log.
     const tail = tailLines === null ? {} : { tail: Math.max(0, Math.floor(tailLines)) };
-    try {
-      const raw = await this.docker.getContainer(container.Id).logs({ stdout: true, stderr: true, follow: false, ...tail });
-      return consoleText(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-    } catch (error) {
-      throw toDriverError(error, 'logs', instance.uuid);
+    const logs = async (id: string): Promise<string> => {
+      try {
+        const raw = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...tail });
+        return consoleText(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
+      } catch (error) {
+        throw toDriverError(error, 'logs', instance.uuid);
+      }
+    };
+    // One Engine request when the container is known to be ours; a container removed behind our back is looked up again.
+    const known = this.ownedIds.get(instance.uuid);
+    if (known !== undefined) {
+      try {
+        return await logs(known);
+      } catch (error) {
+        if (!(error instanceof InstanceNotFound)) throw error;
+        this.ownedIds.delete(instance.uuid);
+      }
     }
+    return logs((await this.inspect(instance)).Id);
   }
 
   async getDiagnostics(instance: InstanceRef): Promise<InstanceDiagnostics> {
@@ -339,6 +356,7 @@ export class DockerDriver implements ComputeDriver {
     }
     const labels = container.Config.Labels ?? undefined;
     if (labels?.[LABEL.instanceUuid] !== instance.uuid || !ownedBy(labels, this.options.computeHost)) throw new InstanceNotFound(instance.uuid);
+    this.ownedIds.set(instance.uuid, container.Id);
     return container;
   }
 

@@ -267,6 +267,20 @@ describe('DockerDriver on dockerd', function () {
     }
   });
 
+  it('reads the console of its own container only, also after the container was replaced behind its back', async () => {
+    const driver = await newDriver();
+    const ref = await spawn(driver, instanceSpec());
+    await consoleUntil(driver, ref, /\S/);
+    const imageRef = (await inspect(ref)).Image;
+    await docker.getContainer(`nova-${ref.uuid}`).remove({ force: true });
+    const impostor = await docker.createContainer({ name: `nova-${ref.uuid}`, Image: imageRef });
+    try {
+      await assert.rejects(driver.getConsoleOutput(ref, null), /could not be found/);
+    } finally {
+      await impostor.remove({ force: true });
+    }
+  });
+
   it('throws RuntimeUnavailable when the engine cannot be reached or is too old', async () => {
     await assert.rejects(new DockerDriver({ stateDir, hostUrl: 'unix:///nonexistent/docker.sock' }).init(), RuntimeUnavailable);
     await assert.rejects(new DockerDriver({ stateDir, hostUrl: 'tcp://127.0.0.1:1' }).init(), RuntimeUnavailable);
