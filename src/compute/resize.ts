@@ -357,6 +357,7 @@ export class ResizeOperations {
         }
         await this.deps.scheduler.updateInstanceInfo(context, [instance]);
         await this.notify(context, instance, 'resize_finish', 'end');
+        this.instanceLog(context, instance).info({ flavor: instance.get('flavor')?.get('name') }, 'Resized to flavor %s; waiting for confirm or revert', String(instance.get('flavor')?.get('name')));
       }),
     );
   }
@@ -456,6 +457,7 @@ export class ResizeOperations {
       expectedTaskState: [null, TaskState.DELETING, TaskState.SOFT_DELETING],
     });
     await this.notify(context, instance, 'resize_confirm', 'end');
+    this.instanceLog(context, instance).info('Resize confirmed');
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -542,6 +544,7 @@ export class ResizeOperations {
       await this.deps.stopInstance(context, instance);
     }
     await this.notify(context, instance, 'resize_revert', 'end');
+    log.info('Resize reverted');
   }
 
   // ---------------------------------------------------------------------------------------------------------------

@@ -502,6 +502,9 @@ debug = $DEBUG
 my_ip = $IP
 state_path = $STATE/nova
 transport_url = $TRANSPORT
+# a container cannot move between hosts: Berth resizes on the instance's own host, so nova-api must let the
+# scheduler pick the source host for a resize
+allow_resize_to_same_host = True
 [api]
 auth_strategy = keystone
 [api_database]
