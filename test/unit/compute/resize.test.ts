@@ -426,6 +426,36 @@ describe('compute: resize on this host', () => {
       assert.deepEqual([h.row(uuid)['old_flavor'], h.row(uuid)['new_flavor']], [null, null]);
     });
 
+    it('a new flavor bigger than the host: the claim fails (ComputeResourcesUnavailable), ERROR as in Nova, allocation back', async () => {
+      await h.close();
+      h = await Harness.create({ driver: { resources: { memoryMb: 1000 } } });
+      await h.tracker.updateAvailableResource(undefined, true);
+      provider = h.tracker.nodeUuid as string;
+      const uuid = await instance();
+      const r = await prep(uuid);
+      assert.ok(r.error instanceof RemoteFailure && r.error.className === 'ComputeResourcesUnavailable');
+      assert.equal(r.error.message, 'Insufficient compute resources: Memory 1000 MB of this host < requested 1024 MB.');
+      assert.deepEqual([h.row(uuid)['vm_state'], h.row(uuid)['task_state']], ['error', null]);
+      assert.equal(h.conductor.migration(r.migrationId)['status'], 'error');
+      assert.deepEqual(allocations(), { [uuid]: flavorResources(f1) });
+      assert.deepEqual(h.computeBus.casts, []);
+      assert.equal(await memoryUsed(), 512 + 512, 'the failed claim holds nothing');
+    });
+
+    it('the resize_instance cast cannot be sent: the claim is given back (MoveClaim.abort), migration context dropped', async () => {
+      const uuid = await instance();
+      h.computeBus.cast = async () => {
+        throw new Error('Connection closed');
+      };
+      const r = await prep(uuid);
+      assert.ok(r.error instanceof RemoteFailure);
+      assert.equal(h.row(uuid)['migration_context'], null);
+      assert.equal(h.conductor.requestsFor('Instance', 'drop_migration_context', r.context.request_id).length, 1);
+      assert.deepEqual([h.row(uuid)['vm_state'], h.row(uuid)['task_state']], ['error', null]);
+      assert.deepEqual(allocations(), { [uuid]: flavorResources(f1) });
+      assert.equal(await memoryUsed(), 512 + 512);
+    });
+
     it('bad arguments: a migration that is no Migration is an AttributeError, as Python\'s first use of it', async () => {
       const uuid = await instance();
       const r = h.scheduleResize(uuid, F2);
