@@ -84,7 +84,6 @@ export class ComputeManager {
     this.resize = new ResizeOperations({
       ...deps,
       host: deps.options.host,
-      nodename: deps.options.nodename,
       locks: this.locks,
       op: this.op,
       ref: (instance) => this.ref(instance),

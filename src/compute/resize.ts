@@ -34,7 +34,6 @@ const NO_DISK_INFO = '[]';
 
 export interface ResizeDeps {
   readonly host: string;
-  readonly nodename: string;
   readonly conductor: ConductorClient;
   readonly driver: ComputeDriver;
   readonly placement: PlacementPort;
