@@ -278,7 +278,15 @@ export class ResizeOperations {
         migration.set('status', 'migrating');
         await this.deps.conductor.migrationSave(context, migration);
         instance.set('task_state', TaskState.RESIZE_MIGRATING);
-        await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_PREP });
+        try {
+          await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_PREP });
+        } catch (err) {
+          // Berth restarted while this cast waited in its queue, and init_host cleared resize_prep (as Nova's does):
+          // the resize was abandoned before anything changed, so it rolls back where Nova would set ERROR.
+          const actual = isFailure(err, 'UnexpectedTaskStateError') ? (err.kwargs['actual'] as Record<string, unknown> | undefined) : undefined;
+          if (actual && actual['task_state'] === null) throw instanceFaultRollback(err as RemoteFailure);
+          throw err;
+        }
         await this.notify(context, instance, 'resize', 'start');
 
         const diskInfo = await this.migrateDiskAndPowerOff(context, instance, migration, flavor, this.deps.powerOffTimeout(instance, a.cleanShutdown));

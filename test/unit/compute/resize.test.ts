@@ -480,6 +480,21 @@ describe('compute: resize on this host', () => {
       assert.deepEqual([h.row(uuid)['vm_state'], h.row(uuid)['task_state']], ['active', null]);
     });
 
+    it('resize_prep with resize_instance still queued: cleared, then the late cast rolls back (no ERROR, allocation back)', async () => {
+      const r = await prepared();
+      const uuid = String(data(r.args['instance'])['uuid']);
+      await h.manager.initHost();
+      const [late] = h.computeBus.casts;
+      assert.ok(late);
+      await assert.rejects(h.rpc(late.method, late.args, late.context), (err: unknown) => err instanceof RemoteFailure && err.className === 'UnexpectedTaskStateError');
+      assert.deepEqual([h.row(uuid)['vm_state'], h.row(uuid)['task_state']], ['active', null]);
+      assert.equal(h.conductor.migration(r.migrationId)['status'], 'error');
+      assert.deepEqual(allocations(), { [uuid]: flavorResources(f1) });
+      assert.deepEqual(await runtime(uuid), { power: PowerState.RUNNING, memoryMb: 512, vcpus: 1 });
+      assert.deepEqual(events(uuid, r.context.request_id), [['compute_prep_resize', 'Success'], ['compute_resize_instance', 'Error']]);
+      assert.equal(h.computeBus.casts.length, 1, 'no finish_resize');
+    });
+
     it('resize_migrating: Nova\'s rollback (old limits, powered on, task cleared); Berth also ends the migration and its allocation', async () => {
       const r = await prepared();
       const uuid = String(data(r.args['instance'])['uuid']);
