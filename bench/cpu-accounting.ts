@@ -1,7 +1,7 @@
 // Where the machine's CPU went during a measurement: utime + stime of every process from /proc, grouped by what it
 // is (nova-api, nova-conductor, RabbitMQ, dockerd, Berth, …), and the machine's busy time from /proc/stat, diffed
-// between two snapshots. Short-lived processes (runc, docker's shims of removed containers) show up only in the
-// machine total, as "unaccounted".
+// between two snapshots. A process that exited counts with the parent that reaped it; what no living process
+// accounts for (e.g. a reaped child whose parent exited too) is "unaccounted".
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Linux USER_HZ. */
@@ -38,9 +38,12 @@ export function groupOf(pid: number, cmdline: string, names: ReadonlyMap<number,
     [/beam\.smp|rabbitmq/, 'rabbitmq'],
     [/mariadbd|mysqld/, 'mariadb'],
     [/^dockerd/, 'dockerd'],
+    [/containerd-shim/, 'containerd-shim'],
     [/containerd/, 'containerd'],
     [/fake-neutron/, 'fake-neutron'],
     [/cli\.js/, 'berth (other hosts)'],
+    [/mocha|npm exec/, 'other test runs'],
+    [/\bopenstack\b|nova-manage/, 'openstack CLI'],
   ];
   for (const [pattern, group] of rules) if (pattern.test(cmdline)) return group;
   return 'other processes';
@@ -50,8 +53,9 @@ async function processTicks(pid: string): Promise<{ ticks: number; cmdline: stri
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the command name.
-    const ticks = Number(fields[11]) + Number(fields[12]);
+    // utime, stime, cutime, cstime: fields 14-17 of stat, i.e. 11-14 after the command name. The children's part is
+    // what exited children this process reaped used (runc under containerd's shims, a CLI under a test runner).
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim();
     return { ticks, cmdline };
   } catch {
