@@ -11,6 +11,7 @@ import {
   BerthHost,
   type Image,
   type Flavor,
+  type Server,
   consumerAllocations,
   instanceActionsWithEvents,
   openstack,
@@ -63,11 +64,12 @@ describe('instance lifecycle on the Docker driver (e2e, issue 3)', function () {
 
   const container = (): Promise<Docker.ContainerInspectInfo> => host.docker.requireInstanceContainer(id);
 
-  async function act(args: readonly string[], status: string): Promise<Docker.ContainerInspectInfo> {
+  /** `openstack server ARGS <id>`, then the server once it is `status`, and its container. */
+  async function act(args: readonly string[], status: string): Promise<{ server: Server; c: Docker.ContainerInspectInfo }> {
     await openstack(['server', ...args, id]);
     const server = await waitForServerStatus(id, status, { intervalMs: 500 });
     assert.equal(server.fault, undefined, `no fault after ${args.join(' ')}`);
-    return container();
+    return { server, c: await container() };
   }
 
   it('boots to ACTIVE with a running container carrying the flavor limits and the containment', async function () {
@@ -118,54 +120,54 @@ describe('instance lifecycle on the Docker driver (e2e, issue 3)', function () {
   });
 
   it('stops: SHUTOFF and the container stopped', async function () {
-    const c = await act(['stop'], 'SHUTOFF');
+    const { server, c } = await act(['stop'], 'SHUTOFF');
     assert.equal(c.State.Running, false);
     assert.equal(c.State.Status, 'exited');
-    assert.equal((await showServer(id))['OS-EXT-STS:power_state'], POWER.shutdown);
+    assert.equal(server['OS-EXT-STS:power_state'], POWER.shutdown);
   });
 
   it('starts: ACTIVE and the container running', async function () {
-    const c = await act(['start'], 'ACTIVE');
+    const { server, c } = await act(['start'], 'ACTIVE');
     assert.equal(c.State.Status, 'running');
-    assert.equal((await showServer(id))['OS-EXT-STS:power_state'], POWER.running);
+    assert.equal(server['OS-EXT-STS:power_state'], POWER.running);
     startedAt = c.State.StartedAt;
   });
 
   it('reboots soft: ACTIVE and the container restarted', async function () {
-    const c = await act(['reboot'], 'ACTIVE');
+    const { c } = await act(['reboot'], 'ACTIVE');
     assert.equal(c.State.Status, 'running');
     assert.notEqual(c.State.StartedAt, startedAt, 'the container was started again');
     startedAt = c.State.StartedAt;
   });
 
   it('reboots hard: ACTIVE and the container restarted', async function () {
-    const c = await act(['reboot', '--hard'], 'ACTIVE');
+    const { c } = await act(['reboot', '--hard'], 'ACTIVE');
     assert.equal(c.State.Status, 'running');
     assert.notEqual(c.State.StartedAt, startedAt, 'the container was started again');
   });
 
   it('pauses: PAUSED and the container paused', async function () {
-    const c = await act(['pause'], 'PAUSED');
+    const { server, c } = await act(['pause'], 'PAUSED');
     assert.equal(c.State.Status, 'paused');
     assert.equal(c.State.Paused, true);
-    assert.equal((await showServer(id))['OS-EXT-STS:power_state'], POWER.paused);
+    assert.equal(server['OS-EXT-STS:power_state'], POWER.paused);
   });
 
   it('unpauses: ACTIVE and the container running', async function () {
-    const c = await act(['unpause'], 'ACTIVE');
+    const { c } = await act(['unpause'], 'ACTIVE');
     assert.equal(c.State.Status, 'running');
   });
 
   it('suspends: SUSPENDED and the container frozen', async function () {
-    const c = await act(['suspend'], 'SUSPENDED');
+    const { server, c } = await act(['suspend'], 'SUSPENDED');
     assert.equal(c.State.Paused, true);
-    assert.equal((await showServer(id))['OS-EXT-STS:power_state'], POWER.suspended);
+    assert.equal(server['OS-EXT-STS:power_state'], POWER.suspended);
   });
 
   it('resumes: ACTIVE and the container running', async function () {
-    const c = await act(['resume'], 'ACTIVE');
+    const { server, c } = await act(['resume'], 'ACTIVE');
     assert.equal(c.State.Status, 'running');
-    assert.equal((await showServer(id))['OS-EXT-STS:power_state'], POWER.running);
+    assert.equal(server['OS-EXT-STS:power_state'], POWER.running);
   });
 
   it('lists every action in `server event list`, each with its compute event Success, and no fault', async function () {

@@ -184,25 +184,28 @@ export class BerthHost {
         problems.push(new Error(`${what}: ${(err as Error).message}`));
       }
     };
+    // Independent CLI calls run side by side: each costs a Python start-up.
+    const each = (ids: Iterable<string>, what: string, fn: (id: string) => Promise<unknown>): Promise<unknown> =>
+      Promise.all([...ids].map((id) => attempt(`${what} ${id}`, () => fn(id))));
     const servers = [...this.servers];
     if (servers.length > 0 && this.current !== null) {
       if (!this.running) await attempt('start Berth again to delete the servers', () => this.start());
-      for (const id of servers) await attempt(`delete server ${id}`, () => deleteServer(id));
-      for (const id of servers) await attempt(`wait for server ${id} to go`, () => waitForServerDeleted(id, { intervalMs: 1_000 }));
+      await each(servers, 'delete server', async (id) => {
+        await deleteServer(id);
+        await waitForServerDeleted(id, { intervalMs: 1_000 });
+      });
     }
     if (this.current) await attempt('stop Berth', () => this.berth.stop());
     await attempt('remove leftover containers', () => this.docker.removeInstanceContainers(servers));
-    for (const id of this.images) {
-      await attempt(`delete image ${id}`, async () => {
-        try {
-          await deleteImage(id);
-        } catch (err) {
-          if (!(err instanceof OpenStackCliError && /No Image found|could not be found|No image with a name or ID/i.test(err.stderr))) throw err;
-        }
-      });
-    }
+    await each(this.images, 'delete image', async (id) => {
+      try {
+        await deleteImage(id);
+      } catch (err) {
+        if (!(err instanceof OpenStackCliError && /No Image found|could not be found|No image with a name or ID/i.test(err.stderr))) throw err;
+      }
+    });
     await attempt('remove cached images', () => this.docker.removeCachedImages(this.images));
-    for (const id of this.flavors) await attempt(`delete flavor ${id}`, () => deleteFlavor(id));
+    await each(this.flavors, 'delete flavor', deleteFlavor);
     await attempt('delete the compute service', () => deleteComputeService(this.host));
     await attempt('delete the host queue', () => deleteQueues([`compute.${this.host}`]));
     await attempt('remove the state directory', () => rm(this.statePath, { recursive: true, force: true }));

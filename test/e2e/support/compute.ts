@@ -232,11 +232,8 @@ export function showInstanceAction(server: string, requestId: string, options?: 
   return openstackJson<InstanceAction>(['server', 'event', 'show', server, requestId], options);
 }
 
-/** The server's instance actions with their events, oldest first. */
+/** The server's instance actions with their events, oldest first (the `event show`s run side by side). */
 export async function instanceActionsWithEvents(server: string, options?: CliOptions): Promise<InstanceAction[]> {
-  const actions: InstanceAction[] = [];
-  for (const row of await listInstanceActions(server, options)) {
-    actions.push(await showInstanceAction(server, row['Request ID'], options));
-  }
-  return actions;
+  const rows = await listInstanceActions(server, options);
+  return Promise.all(rows.map((row) => showInstanceAction(server, row['Request ID'], options)));
 }
