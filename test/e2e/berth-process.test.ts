@@ -3,11 +3,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import {
+  AIO,
   type BerthProcess,
   berthCliPath,
   deleteComputeService,
+  deleteQueues,
   discoverHosts,
   findResourceProvider,
   hostMappings,
@@ -33,7 +37,11 @@ describe('startBerth with the real CLI (e2e)', function () {
 
   after(async function () {
     await berth?.stop();
-    if (berth) await deleteComputeService(host);
+    if (berth) {
+      await deleteComputeService(host);
+      await deleteQueues([`compute.${host}`]);
+      await rm(join(AIO.stateDir, host), { recursive: true, force: true });
+    }
   });
 
   it('registers the host as an up nova-compute, mapped to cell1, with inventory in Placement, and exits 0 on SIGTERM', async function () {

@@ -12,6 +12,7 @@ import { buildBusyboxImage } from '../support/images';
 import {
   AIO,
   deleteComputeService,
+  deleteQueues,
   deleteImage,
   discoverHosts,
   downloadImage,
@@ -126,6 +127,7 @@ describe('e2e control plane (control-plane.sh)', function () {
     } finally {
       await runControlPlaneScript(['stop-fake-compute', host]);
       await deleteComputeService(host);
+      await deleteQueues([`compute.${host}`]);
     }
     assert.equal(await findResourceProvider(host), null, 'deleting the service removed its resource provider');
   });
