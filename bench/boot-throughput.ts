@@ -2,6 +2,7 @@
 // GET /servers/detail shows all N ACTIVE; then N DELETEs, clocked until the list is empty.
 import { randomBytes } from 'node:crypto';
 
+import type { NotificationClock } from './notification-clock';
 import type { OpenStackApi, ServerSummary } from './openstack-api';
 
 /** How often GET /servers/detail is polled, start to start (the lab's bench.py: 0.25 s). */
@@ -17,6 +18,8 @@ export interface BootRunOptions {
   /** A short label that goes into the server names: `bench-<label>-<count>-<random>`, Nova appends `-<i>` when N > 1. */
   readonly label: string;
   readonly timeoutMs: number;
+  /** Times the same runs by the computes' instance.create.end / instance.delete.end notifications as well. */
+  readonly clock?: NotificationClock;
   /** Runs once all are ACTIVE (or failed), before the delete; not part of any clock. */
   readonly whileActive?: (servers: readonly ServerSummary[]) => Promise<void>;
 }
@@ -32,6 +35,10 @@ export interface BootRun {
   readonly boot_s: number | null;
   /** First DELETE sent until the poll that saw none left; null when some were left at the timeout. */
   readonly delete_s: number | null;
+  /** POST sent until the last instance.create.end arrived (the notification clock); null without one. */
+  readonly create_end_s: number | null;
+  /** First DELETE sent until the last instance.delete.end arrived; null without one. */
+  readonly delete_end_s: number | null;
   readonly active: number;
   /** ERROR servers with their fault, and a note when the run timed out. */
   readonly errors: readonly string[];
@@ -69,6 +76,8 @@ export async function bootAndDelete(api: OpenStackApi, options: BootRunOptions):
     return last.length === options.count && settled.length === options.count ? seconds(started) : null;
   });
   const active = last.filter((s) => s.status === 'ACTIVE').length;
+  const ids = last.map((s) => s.id);
+  const createEnd = booted.value !== null && active === options.count ? await options.clock?.waitForLast('instance.create.end', ids, 10_000) : null;
   for (const s of last.filter((s) => s.status === 'ERROR')) errors.push(`${s.name}: ERROR: ${s.fault?.message ?? 'no fault'}`);
   if (booted.value === null) {
     errors.push(`timed out after ${options.timeoutMs / 1000} s: ${last.length} listed, ${active} ACTIVE (${summarise(last)})`);
@@ -76,8 +85,8 @@ export async function bootAndDelete(api: OpenStackApi, options: BootRunOptions):
   if (options.whileActive) await options.whileActive(last);
 
   // The listing already holds every id when all were listed; otherwise the delete lists them itself.
-  const ids = last.length === options.count ? last.map((s) => s.id) : undefined;
-  const deleted = await deleteAll(api, prefix, options.timeoutMs, ids);
+  const deleted = await deleteAll(api, prefix, options.timeoutMs, last.length === options.count ? ids : undefined);
+  const deleteEnd = deleted.value !== null && ids.length > 0 ? await options.clock?.waitForLast('instance.delete.end', ids, 10_000) : null;
   if (deleted.value === null) errors.push(`delete timed out after ${options.timeoutMs / 1000} s`);
   return {
     host: options.host,
@@ -86,6 +95,8 @@ export async function bootAndDelete(api: OpenStackApi, options: BootRunOptions):
     post_s: post,
     boot_s: errors.length === 0 ? booted.value : null,
     delete_s: deleted.value,
+    create_end_s: createEnd ? Math.round(createEnd - sentAt) / 1000 : null,
+    delete_end_s: deleteEnd ? Math.round(deleteEnd - deleted.sentAt) / 1000 : null,
     active,
     errors,
     polls: booted.polls,
@@ -98,7 +109,8 @@ export async function deleteAll(
   prefix: string,
   timeoutMs: number,
   knownIds?: readonly string[],
-): Promise<{ value: number | null; polls: number }> {
+): Promise<{ value: number | null; polls: number; sentAt: number }> {
+  const sentAt = performance.timeOrigin + performance.now();
   const started = performance.now();
   const ids = knownIds ?? (await api.listServers(prefix)).map((s) => s.id);
   let next = 0;
@@ -110,7 +122,8 @@ export async function deleteAll(
       }
     }),
   );
-  return pollUntil(started + timeoutMs, async () => ((await api.listServers(prefix)).length === 0 ? seconds(started) : null));
+  const gone = await pollUntil(started + timeoutMs, async () => ((await api.listServers(prefix)).length === 0 ? seconds(started) : null));
+  return { ...gone, sentAt };
 }
 
 function summarise(servers: readonly ServerSummary[]): string {

@@ -25,6 +25,7 @@ import { breakdownBoot, summariseBreakdowns, type BootBreakdown } from './boot-b
 import { bootAndDelete, deleteAll, POLL_MS, type BootRun } from './boot-throughput';
 import { type ComputeHost, removeBerthState, startBerthHost, startPeer, vmRssKiB } from './compute-hosts';
 import { dockerFloor, removeFloorContainers, type FloorRun } from './docker-floor';
+import { NotificationClock } from './notification-clock';
 import { OpenStackApi } from './openstack-api';
 import { consoleOutputCapacity, type CapacityRun } from './rpc-capacity';
 import { cpuUsage, snapshotCpu, type CpuUsage } from './cpu-accounting';
@@ -69,6 +70,7 @@ interface Context {
   flavorId: string;
   readonly hosts: Partial<Record<Target, ComputeHost>>;
   rpc: { session: MessagingSession; client: RpcClient; conductor: ConductorClient } | null;
+  clock: NotificationClock | null;
 }
 
 /** A boot run with the CPU seconds each process spent while the servers came up and while they went away. */
@@ -83,7 +85,7 @@ interface Results {
     string,
     Partial<Record<Target, MeasuredBoot>> & {
       floor?: MeasuredFloor;
-      rounds?: Record<string, Array<{ boot_s: number | null; delete_s: number | null }>>;
+      rounds?: Record<string, Array<{ boot_s: number | null; delete_s: number | null; create_end_s: number | null }>>;
     }
   >;
   scaling: Array<{ n: number; docker: MeasuredBoot; floor: MeasuredFloor }>;
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
   };
 
   const api = await OpenStackApi.connect(readOpenrc());
-  const ctx: Context = { api, docker: dockerClient(), imageId: '', flavorId: '', hosts: {}, rpc: null };
+  const ctx: Context = { api, docker: dockerClient(), imageId: '', flavorId: '', hosts: {}, rpc: null, clock: null };
   let cleaned = false;
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
       ['rpc client', async () => {
         await ctx.rpc?.client.close();
         await ctx.rpc?.session.close();
+        await ctx.clock?.close();
       }],
       ...Object.entries(ctx.hosts).map(([target, host]): [string, () => Promise<unknown>] => [`stop ${target}`, () => host.stop()]),
       ['leftovers', () => clearLeftovers(ctx, false)],
@@ -241,14 +244,17 @@ async function setup(ctx: Context): Promise<void> {
   ctx.flavorId = await ctx.api.createFlavor(FLAVOR);
 
   const config = loadConfig([AIO.berthConf], { logger: silentLogger() });
-  const session = new MessagingSession({ url: parseTransportUrl(config.DEFAULT.transport_url), logger: silentLogger(), processName: 'berth-bench' });
+  const url = parseTransportUrl(config.DEFAULT.transport_url);
+  ctx.clock = await NotificationClock.start(url, config.DEFAULT.control_exchange);
+  const session = new MessagingSession({ url, logger: silentLogger(), processName: 'berth-bench' });
   await session.start();
   const client = new RpcClient({ session, logger: silentLogger(), exchange: config.DEFAULT.control_exchange });
   ctx.rpc = { session, client, conductor: new ConductorClient(client) };
 }
 
 function bootOptions(ctx: Context, target: Target, n: number, label: string) {
-  return { host: HOSTS[target], count: n, imageRef: ctx.imageId, flavorRef: ctx.flavorId, label, timeoutMs: BOOT_TIMEOUT_MS(n) };
+  const clock = ctx.clock ? { clock: ctx.clock } : {};
+  return { host: HOSTS[target], count: n, imageRef: ctx.imageId, flavorRef: ctx.flavorId, label, timeoutMs: BOOT_TIMEOUT_MS(n), ...clock };
 }
 
 function floorFlavor(ctx: Context): FlavorSpec {
@@ -336,7 +342,12 @@ async function measure(ctx: Context, results: Results): Promise<void> {
       fake: medianRun(runs.fake),
       docker: medianRun(runs.docker),
       floor: medianRun(runs.floor),
-      rounds: Object.fromEntries(Object.entries(runs).map(([target, list]) => [target, list.map((r) => ({ boot_s: r.boot_s, delete_s: r.delete_s }))])),
+      rounds: Object.fromEntries(
+        Object.entries(runs).map(([target, list]) => [
+          target,
+          list.map((r) => ({ boot_s: r.boot_s, delete_s: r.delete_s, create_end_s: 'create_end_s' in r ? r.create_end_s : null })),
+        ]),
+      ),
     };
   }
 
@@ -428,6 +439,9 @@ function computeRatios(results: Results): void {
     r[`delete_c_d_n${n}`] = ratio(row.docker?.delete_s, row.floor?.delete_s);
     r[`delete_c_a_n${n}`] = ratio(row.docker?.delete_s, row.peer?.delete_s);
     r[`delete_b_a_n${n}`] = ratio(row.fake?.delete_s, row.peer?.delete_s);
+    r[`create_end_c_d_n${n}`] = ratio(row.docker?.create_end_s, row.floor?.boot_s);
+    r[`create_end_c_a_n${n}`] = ratio(row.docker?.create_end_s, row.peer?.create_end_s);
+    r[`create_end_b_a_n${n}`] = ratio(row.fake?.create_end_s, row.peer?.create_end_s);
   }
   for (const s of results.scaling) r[`scaling_c_d_n${s.n}`] = ratio(s.docker.boot_s, s.floor.boot_s);
   const rate = (host: string, c: number): number | null => results.rpc.find((x) => x.host === host && x.concurrency === c)?.calls_per_s ?? null;
@@ -469,7 +483,9 @@ function renderTable(results: Results, out: string): string {
   const f = (v: number | null | undefined, digits = 2): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
   const pad = (text: string, width: number): string => text.padEnd(width);
   lines.push('', `Berth benchmark ${results.date} (${results.settings['scale']}), load before ${JSON.stringify(results.machine['load_before'])} after ${JSON.stringify(results.machine['load_after'])}`);
-  lines.push('', 'Boot N servers through nova-api until all ACTIVE / delete until gone (seconds):');
+  const apiRuns = Object.values(results.boot).flatMap((row) => [row.peer, row.fake, row.docker]).filter((r): r is MeasuredBoot => r?.boot_s != null);
+  const pollGap = apiRuns.reduce((a, r) => a + (r.boot_s ?? 0), 0) / Math.max(1, apiRuns.reduce((a, r) => a + r.polls, 0));
+  lines.push('', `Boot N servers through nova-api until all ACTIVE / delete until gone (seconds; API clock: a poll every ${f(pollGap)} s on average):`);
   lines.push(`  ${pad('N', 5)}${pad('a peer', 16)}${pad('b Berth fake', 16)}${pad('c Berth docker', 16)}${pad('d raw docker', 16)}${pad('c/d', 7)}${pad('c/a', 7)}b/a`);
   for (const [n, row] of Object.entries(results.boot)) {
     const cell = (run: { boot_s: number | null; delete_s: number | null } | undefined): string => pad(`${f(run?.boot_s)} / ${f(run?.delete_s)}`, 16);
@@ -482,6 +498,14 @@ function renderTable(results: Results, out: string): string {
     if (!row.rounds || (row.rounds['peer']?.length ?? 0) < 2) continue;
     const list = (target: string): string => (row.rounds?.[target] ?? []).map((r) => f(r.boot_s)).join(' ');
     lines.push(`  N=${n}, each round's boot seconds (the row above is the median): a ${list('peer')} | b ${list('fake')} | c ${list('docker')} | d ${list('floor')}`);
+  }
+  lines.push('', 'The same runs by the notification clock: POST → last instance.create.end (seconds; the floor as above):');
+  lines.push(`  ${pad('N', 5)}${pad('a peer', 16)}${pad('b Berth fake', 16)}${pad('c Berth docker', 16)}${pad('d raw docker', 16)}${pad('c/d', 7)}${pad('c/a', 7)}b/a`);
+  for (const [n, row] of Object.entries(results.boot)) {
+    lines.push(
+      `  ${pad(n, 5)}${pad(f(row.peer?.create_end_s), 16)}${pad(f(row.fake?.create_end_s), 16)}${pad(f(row.docker?.create_end_s), 16)}${pad(f(row.floor?.boot_s), 16)}` +
+        `${pad(f(results.ratios[`create_end_c_d_n${n}`]), 7)}${pad(f(results.ratios[`create_end_c_a_n${n}`]), 7)}${f(results.ratios[`create_end_b_a_n${n}`])}`,
+    );
   }
   const first = results.boot[String(THROUGHPUT_N[0])];
   if (first) {
