@@ -5,7 +5,7 @@
 // Berth drives a private dockerd here, so stopping the engine touches nobody else's containers.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { parseIni } from '../../src/config';
@@ -58,14 +58,17 @@ describe('failures: bad images and flavors, Docker down (e2e, issue 3)', functio
     await requireDocker(this);
     engine = await PrivateDockerd.start('failures');
     host = new BerthHost({ suite: 'failures', docker: engine });
-    await host.start();
+    const started = host.start();
+    started.catch(() => undefined); // awaited by the boots below; not an unhandled rejection meanwhile
     tar = await buildBusyboxImage('berth-e2e-failures:latest');
+    await mkdir(host.statePath, { recursive: true });
     const junk = join(host.statePath, 'random.tar');
     await writeFile(junk, randomBytes(64 * 1024));
     const memTotalMb = (await engine.client.info()).MemTotal / 1024 / 1024;
 
     const boot = async (name: keyof typeof bad, image: Promise<Image>, flavor: Promise<Flavor>): Promise<void> => {
-      bad[name] = (await host.createServer({ image: (await image).id, flavor: (await flavor).id })).id;
+      const [, i, f] = await Promise.all([started, image, flavor]);
+      bad[name] = (await host.createServer({ image: i.id, flavor: f.id })).id;
     };
     const corrupted = async (): Promise<Image> => {
       const image = await host.uploadImage({ file: tar.tarPath });

@@ -46,10 +46,13 @@ describe('images: snapshot, cache and rebuild on the Docker driver (e2e, issue 3
     await requireControlPlane(this);
     await requireDocker(this);
     host = new BerthHost({ suite: 'images' });
-    await host.start();
-    imageA = await host.uploadImage({ file: (await buildBusyboxImage('berth-e2e-images-a:latest')).tarPath });
-    imageB = await host.uploadImage({ file: (await buildBusyboxImage('berth-e2e-images-b:latest', IMAGE_B_COMMAND)).tarPath });
-    flavor = await host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
+    const [tarA, tarB] = [await buildBusyboxImage('berth-e2e-images-a:latest'), await buildBusyboxImage('berth-e2e-images-b:latest', IMAGE_B_COMMAND)];
+    [, imageA, imageB, flavor] = await Promise.all([
+      host.start(),
+      host.uploadImage({ file: tarA.tarPath }),
+      host.uploadImage({ file: tarB.tarPath }),
+      host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 }),
+    ]);
     const boot = await host.bootServer({ flavor: flavor.id, image: imageA.id });
     first = boot.server.id;
     firstBootMs = boot.ms;

@@ -52,10 +52,8 @@ describe('instance lifecycle on the Docker driver (e2e, issue 3)', function () {
     await requireControlPlane(this);
     await requireDocker(this);
     host = new BerthHost({ suite: 'lifecycle', config: { docker: { pids_limit: PIDS_LIMIT } } });
-    await host.start();
     const tar = await buildBusyboxImage('berth-e2e-lifecycle:latest');
-    image = await host.uploadImage({ file: tar.tarPath });
-    flavor = await host.createFlavor({ vcpus: 1, ramMb: 128, diskGb: 1 });
+    [, image, flavor] = await Promise.all([host.start(), host.uploadImage({ file: tar.tarPath }), host.createFlavor({ vcpus: 1, ramMb: 128, diskGb: 1 })]);
   });
 
   after(async function () {

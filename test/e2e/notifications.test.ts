@@ -70,9 +70,8 @@ describe('notifications of a boot and a delete (e2e)', function () {
   });
 
   it('sends instance.create.* and instance.delete.* (versioned and legacy) with the host as publisher and the server uuid', async function () {
-    await host.start();
-    const image = await host.uploadImage({ file: (await buildBusyboxImage('berth-e2e-notify:latest')).tarPath });
-    const flavor = await host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
+    const tar = await buildBusyboxImage('berth-e2e-notify:latest');
+    const [, image, flavor] = await Promise.all([host.start(), host.uploadImage({ file: tar.tarPath }), host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 })]);
     const { server } = await host.bootServer({ flavor: flavor.id, image: image.id });
     await host.deleteServer(server.id);
 

@@ -37,9 +37,8 @@ describe('power-state sync with Docker (e2e, issue 3)', function () {
     await requireControlPlane(this);
     await requireDocker(this);
     host = new BerthHost({ suite: 'powersync' });
-    await host.start();
-    image = await host.uploadImage({ file: (await buildBusyboxImage('berth-e2e-powersync:latest')).tarPath });
-    flavor = await host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
+    const tar = await buildBusyboxImage('berth-e2e-powersync:latest');
+    [, image, flavor] = await Promise.all([host.start(), host.uploadImage({ file: tar.tarPath }), host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 })]);
     id = (await host.bootServer({ flavor: flavor.id, image: image.id })).server.id;
   });
 

@@ -33,10 +33,8 @@ describe('restart recovery on the Docker driver (e2e, issue 3)', function () {
     await requireDocker(this);
     // debug: the manager's 'Start spawning the instance on the hypervisor.' is a debug line, as in Nova.
     host = new BerthHost({ suite: 'recovery', config: { DEFAULT: { debug: true } } });
-    await host.start();
     tar = await buildBusyboxImage('berth-e2e-recovery:latest');
-    image = await host.uploadImage({ file: tar.tarPath });
-    flavor = await host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
+    [, image, flavor] = await Promise.all([host.start(), host.uploadImage({ file: tar.tarPath }), host.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 })]);
   });
 
   after(async function () {

@@ -197,18 +197,20 @@ export class BerthHost {
     }
     if (this.current) await attempt('stop Berth', () => this.berth.stop());
     await attempt('remove leftover containers', () => this.docker.removeInstanceContainers(servers));
-    await each(this.images, 'delete image', async (id) => {
-      try {
-        await deleteImage(id);
-      } catch (err) {
-        if (!(err instanceof OpenStackCliError && /No Image found|could not be found|No image with a name or ID/i.test(err.stderr))) throw err;
-      }
-    });
-    await attempt('remove cached images', () => this.docker.removeCachedImages(this.images));
-    await each(this.flavors, 'delete flavor', deleteFlavor);
-    await attempt('delete the compute service', () => deleteComputeService(this.host));
-    await attempt('delete the host queue', () => deleteQueues([`compute.${this.host}`]));
-    await attempt('remove the state directory', () => rm(this.statePath, { recursive: true, force: true }));
+    await Promise.all([
+      each(this.images, 'delete image', async (id) => {
+        try {
+          await deleteImage(id);
+        } catch (err) {
+          if (!(err instanceof OpenStackCliError && /No Image found|could not be found|No image with a name or ID/i.test(err.stderr))) throw err;
+        }
+      }),
+      attempt('remove cached images', () => this.docker.removeCachedImages(this.images)),
+      each(this.flavors, 'delete flavor', deleteFlavor),
+      attempt('delete the compute service', () => deleteComputeService(this.host)),
+      attempt('delete the host queue', () => deleteQueues([`compute.${this.host}`])),
+      attempt('remove the state directory', () => rm(this.statePath, { recursive: true, force: true })),
+    ]);
     if (problems.length > 0) throw new AggregateError(problems, `cleanup of ${this.host}: ${problems.map((p) => p.message).join('; ')}`);
   }
 }
