@@ -158,7 +158,8 @@ export class DockerDriver implements ComputeDriver {
       log.warn({ keys: create.skippedMetadataKeys }, 'metadata keys that are not environment variable names were not passed');
     }
     if (options.injectedFiles?.length) log.warn({ count: options.injectedFiles.length }, 'injected files are not supported by the docker driver; ignored');
-    if (options.adminPassword) log.warn('setting an admin password is not supported by the docker driver; ignored');
+    // nova-api generates an admin password for every boot; like libvirt without inject_password, it is not used.
+    if (options.adminPassword) log.debug('setting an admin password is not supported by the docker driver; ignored');
 
     await images.ensure(image);
     let container: Docker.Container;
