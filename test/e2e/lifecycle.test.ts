@@ -201,5 +201,7 @@ describe('instance lifecycle on the Docker driver (e2e, issue 3)', function () {
     printMeasure('delete (CLI to gone, polled every 0.5 s)', ms / 1000, 's');
     assert.equal(await host.docker.instanceContainer(id), null);
     assert.deepEqual(await consumerAllocations(id), []);
+    const complaints = host.berth.logs.filter((l) => l['instance_uuid'] === id && (l.level === 'warn' || l.level === 'error'));
+    assert.deepEqual(complaints, [], 'Berth logged no warning or error about the instance in its whole life');
   });
 });
