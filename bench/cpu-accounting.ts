@@ -1,7 +1,7 @@
 // Where the machine's CPU went during a measurement: utime + stime of every process from /proc, grouped by what it
 // is (nova-api, nova-conductor, RabbitMQ, dockerd, Berth, …), and the machine's busy time from /proc/stat, diffed
-// between two snapshots. A process that exited counts with the parent that reaped it; what no living process
-// accounts for (e.g. a reaped child whose parent exited too) is "unaccounted".
+// between two snapshots. A process that started and exited in between is "unaccounted" (the machine total minus
+// what the living processes explain), except runc and the like, which count with the Docker process that reaped them.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Linux USER_HZ. */
@@ -49,15 +49,22 @@ export function groupOf(pid: number, cmdline: string, names: ReadonlyMap<number,
   return 'other processes';
 }
 
-async function processTicks(pid: string): Promise<{ ticks: number; cmdline: string } | null> {
+/** Groups whose reaped children are counted with them: runc runs and exits under containerd's shims. */
+const WITH_CHILDREN = new Set(['dockerd', 'containerd-shim', 'containerd']);
+
+async function processTicks(pid: number, names: ReadonlyMap<number, string>): Promise<{ ticks: number; group: string } | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime, stime, cutime, cstime: fields 14-17 of stat, i.e. 11-14 after the command name. The children's part is
-    // what exited children this process reaped used (runc under containerd's shims, a CLI under a test runner).
-    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ').trim();
-    return { ticks, cmdline };
+    if (!cmdline) return null; // a kernel thread
+    const group = groupOf(pid, cmdline, names);
+    // utime, stime, cutime, cstime: fields 14-17 of stat, i.e. 11-14 after the command name. cutime/cstime is what
+    // the reaped children used, whenever they ran: counted only for the engine's own processes, not for, say, a
+    // shell that reaps a test suite that ran for minutes.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = Number(fields[11]) + Number(fields[12]);
+    const children = WITH_CHILDREN.has(group) ? Number(fields[13]) + Number(fields[14]) : 0;
+    return { ticks: own + children, group };
   } catch {
     return null; // exited meanwhile
   }
@@ -71,8 +78,8 @@ export async function snapshotCpu(names: ReadonlyMap<number, string>): Promise<C
   const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry));
   await Promise.all(
     pids.map(async (pid) => {
-      const info = await processTicks(pid);
-      if (info && info.cmdline) processes.set(Number(pid), { group: groupOf(Number(pid), info.cmdline, names), ticks: info.ticks });
+      const info = await processTicks(Number(pid), names);
+      if (info) processes.set(Number(pid), info);
     }),
   );
   return { atMs, busyTicks: user + nice + system + irq + softirq + steal, processes };
