@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { AIO, type ConfigOverrides, discoverHosts, overlayConfig, renderConfig, runControlPlaneScript } from '../test/e2e/support';
+import { AIO, type ConfigOverrides, discoverHosts, nodeFlagsOf, overlayConfig, renderConfig, runControlPlaneScript } from '../test/e2e/support';
 
 export type HostKind = 'nova-compute' | 'berth-fake' | 'berth-docker';
 
@@ -86,7 +86,7 @@ export async function startBerthHost(options: BerthHostOptions): Promise<Compute
   const from = await stat(logFile).then((s) => s.size, () => 0);
   const out = openSync(logFile, 'a');
   const cli = process.env['BERTH_CLI'] ?? join(__dirname, '..', 'src', 'cli.js');
-  const child = spawn(process.execPath, [cli, '--config-file', AIO.berthConf, '--config-file', overlay], {
+  const child = spawn(process.execPath, [...nodeFlagsOf(cli), cli, '--config-file', AIO.berthConf, '--config-file', overlay], {
     stdio: ['ignore', out, out],
     env: { ...process.env, ...options.env },
   });

@@ -19,9 +19,11 @@ if [ ! -x node_modules/.bin/tsc ] || [ package-lock.json -nt node_modules/.packa
 fi
 say "building"
 node_modules/.bin/tsc -p . >&2
+# Run it through its own #! line, with the Node.js flags it has in production.
+chmod +x dist/src/cli.js
 
 if [ $# -gt 0 ]; then
-  exec node dist/src/cli.js "$@"
+  exec dist/src/cli.js "$@"
 fi
 
 [ "$(id -u)" = 0 ] || { say "the all-in-one needs root (apt, MariaDB, RabbitMQ, dockerd); run it with sudo"; exit 1; }
@@ -56,7 +58,7 @@ if ! openstack flavor show "$FLAVOR" >/dev/null 2>&1; then
 fi
 
 say "starting berth-compute as host '$HOST' (config/berth.conf)"
-node dist/src/cli.js --config-file config/berth.conf &
+dist/src/cli.js --config-file config/berth.conf &
 BERTH=$!
 forward() { kill -TERM "$BERTH" 2>/dev/null || true; }
 trap forward INT TERM

@@ -2,7 +2,7 @@
 // --config-file <overlay>` (later files win, as in oslo.config), its pino JSON log lines collected for assertions.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { type WriteStream, createWriteStream, existsSync } from 'node:fs';
+import { type WriteStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +11,22 @@ import { createInterface } from 'node:readline';
 import { AIO } from './control-plane';
 import { repoRoot } from './repo-root';
 import { WaitTimeoutError } from './wait';
+
+
+/**
+ * The Node.js flags berth-compute runs with in production: those on its `#!/usr/bin/env -S node …` line. Tests and
+ * benchmarks that start it with `node cli.js` pass the same flags, so they measure the process operators run.
+ */
+export function nodeFlagsOf(cliPath: string): string[] {
+  let first = '';
+  try {
+    first = readFileSync(cliPath, 'utf8').split('\n', 1)[0] ?? '';
+  } catch {
+    return [];
+  }
+  const match = /^#!.*\bnode((?:\s+-\S+)*)\s*$/.exec(first);
+  return match?.[1]?.trim().split(/\s+/).filter(Boolean) ?? [];
+}
 
 export type ConfigValue = string | number | boolean | readonly string[];
 /** [section] → option → value, nova.conf names (lists are written comma-separated). */
@@ -241,7 +257,7 @@ export async function startBerth(options: StartBerthOptions): Promise<BerthProce
   const logFile = options.logFile ?? join(AIO.logDir, `berth-${options.host}.log`);
   await mkdir(dirname(logFile), { recursive: true });
   const logStream = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [cliPath, ...configFiles.flatMap((file) => ['--config-file', file])], {
+  const child = spawn(process.execPath, [...nodeFlagsOf(cliPath), cliPath, ...configFiles.flatMap((file) => ['--config-file', file])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
