@@ -34,7 +34,7 @@ services() {
 status=0
 suite() {  # suite NAME TIMEOUT_MS GLOB
   say "== $1 tests"
-  if ! mocha --timeout "$2" --reporter spec --exit "$3"; then
+  if ! mocha --require dist/test/support/mocha-hooks.js --timeout "$2" --reporter spec --exit "$3"; then
     say "$1 tests FAILED"; status=1
   fi
 }
