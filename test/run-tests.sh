@@ -50,5 +50,8 @@ case "$what" in
     suite e2e 900000 'dist/test/e2e/**/*.test.js'
     ;;
 esac
-say "done in $(( $(date +%s) - t0 ))s: $([ $status = 0 ] && echo PASSED || echo FAILED)"
+elapsed=$(( $(date +%s) - t0 ))
+result=PASSED
+[ "$status" = 0 ] || result=FAILED
+say "done in ${elapsed}s: $result"
 exit $status
