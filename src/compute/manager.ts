@@ -273,6 +273,7 @@ export class ComputeManager {
       claimed = true;
 
       // _build_resources: networking (Berth binds no Neutron ports, see wantsNetwork), then block devices (none).
+      // This first save also writes the claim's host / node / launched_on (see ResourceTracker.instanceClaim).
       instance.set('vm_state', VmState.BUILDING);
       instance.set('task_state', TaskState.NETWORKING);
       await this.save(context, instance, { task: [null] });

@@ -43,8 +43,8 @@ export interface ResourceTrackerPort {
   /** This node's ComputeNode uuid when the record (or the state file) already has one; nothing is created. */
   lookupNodeUuid(context: RequestContext): Promise<string | null>;
   /**
-   * Nova's instance_claim: checks the flavor fits this host, sets host / node / launched_on on the instance and
-   * saves it, and counts its usage. Throws ComputeResourcesUnavailable.
+   * Nova's instance_claim: checks the flavor fits this host, sets host / node / launched_on on the instance (the
+   * caller's next Instance.save writes them) and counts its usage. Throws ComputeResourcesUnavailable.
    */
   instanceClaim(context: RequestContext, instance: Instance): Promise<void>;
   /** Stops counting an instance (failed build, deleted, rescheduled). */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { DriverError } from '../../../driver/driver';
 import { newObject } from '../../../src/objects';
 import { Harness, deferred, settle } from './harness';
-import { berthSaves, capturedCompute, capturedSaves } from './lifecycle-capture';
+import { berthSaves, capturedCompute, capturedSaves, withClaimMerged } from './lifecycle-capture';
 
 const NETWORK_ID = '4b0e7d8a-55b5-4f73-9b4c-1b1f0b4d7e90';
 
@@ -43,7 +43,7 @@ describe('compute: build_and_run_instance', () => {
     });
 
     it('saves the states of the capture, with the same expected_task_state', () => {
-      assert.deepEqual(berthSaves(h.conductor.requests, requestId), capturedSaves(capturedCompute('build_and_run_instance').requestId));
+      assert.deepEqual(berthSaves(h.conductor.requests, requestId), withClaimMerged(capturedSaves(capturedCompute('build_and_run_instance').requestId)));
       const row = h.row(uuid);
       assert.equal(row['vm_state'], 'active');
       assert.equal(row['task_state'], null);

@@ -85,6 +85,27 @@ export function capturedSaves(requestId: string): SaveSummary[] {
   return capturedConductorCalls(requestId).filter((a) => isInstanceMethod(a, 'save')).map(summariseSave);
 }
 
+/**
+ * Python's build saves as Berth makes them: Berth writes the claim's host / node (Nova's separate save with no
+ * expected state and no vm_state/task_state change) with the next save, the one that moves task_state to networking.
+ * Every vm_state/task_state transition and expected_task_state stays Python's; only that round trip is merged.
+ */
+export function withClaimMerged(saves: readonly SaveSummary[]): SaveSummary[] {
+  const out: SaveSummary[] = [];
+  for (let i = 0; i < saves.length; i++) {
+    const save = saves[i] as SaveSummary;
+    const next = saves[i + 1];
+    const claimOnly = save.fields.length > 0 && save.fields.every((f) => f === 'host' || f === 'node');
+    if (claimOnly && next?.task_state === 'networking') {
+      out.push({ ...next, fields: STATE_FIELDS.filter((f) => save.fields.includes(f) || next.fields.includes(f)) });
+      i++;
+    } else {
+      out.push(save);
+    }
+  }
+  return out;
+}
+
 /** Berth's Instance.save calls (as recorded by the fake conductor) for one request, in order. */
 export function berthSaves(requests: readonly ConductorRequest[], requestId: string): SaveSummary[] {
   return requests.filter((r) => r.requestId === requestId && isInstanceMethod(r.args, 'save')).map((r) => summariseSave(r.args));

@@ -228,12 +228,12 @@ describe('compute: resource tracker', () => {
       return { t, instance, uuid };
     }
 
-    it('sets host, node and launched_on and saves them (no expected state)', async () => {
-      const { t, instance, uuid } = await claimedInstance({});
+    it('sets host, node and launched_on on the instance for the caller\'s next save, saving nothing itself', async () => {
+      const { t, instance } = await claimedInstance({});
       await t.instanceClaim(adminContext(), instance);
-      assert.deepEqual([conductor.row(uuid)['host'], conductor.row(uuid)['node'], conductor.row(uuid)['launched_on']], [HOST, HOST, HOST]);
-      const [save] = conductor.requestsFor('Instance', 'save');
-      assert.deepEqual(save?.args['kwargs'], {});
+      assert.deepEqual([instance.get('host'), instance.get('node'), instance.get('launched_on')], [HOST, HOST, HOST]);
+      assert.deepEqual(instance.changes().filter((f) => ['host', 'node', 'launched_on'].includes(f)).sort(), ['host', 'launched_on', 'node']);
+      assert.deepEqual(conductor.requestsFor('Instance', 'save'), []);
     });
 
     for (const [what, flavor, reason] of [
