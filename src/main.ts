@@ -81,6 +81,8 @@ function createDriver(config: BerthConfig, logger: Logger): ComputeDriver {
     injectMetadataAsEnv: d.inject_metadata_as_env,
     logMaxSize: d.log_max_size,
     minApiVersion: d.min_api_version,
+    apiTimeoutMs: d.api_timeout * 1000,
+    snapshotTimeoutMs: d.snapshot_timeout * 1000,
     logger,
   });
 }

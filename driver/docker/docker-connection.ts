@@ -11,6 +11,7 @@ import Docker from 'dockerode';
 import { RuntimeUnavailable } from '../driver';
 import { dockerMessage, isUnavailable } from './docker-errors';
 import { InvalidDockerOptions, type CompiledDockerOptions } from './docker-options';
+import { withDeadline } from './engine-deadline';
 
 export interface DockerConnection {
   /** A client whose every request is prefixed with the negotiated API version. */
@@ -25,9 +26,10 @@ export async function connectDocker(options: CompiledDockerOptions): Promise<Doc
   const where = describeEndpoint(options);
   let version: Docker.DockerVersion;
   try {
-    version = await new Docker(clientOptions).version();
+    const unversioned = new Docker(clientOptions);
+    version = await withDeadline('version', options.apiTimeoutMs, (signal) => engineVersion(unversioned, signal));
   } catch (error) {
-    const reason = isUnavailable(error) ? dockerMessage(error) : `unexpected answer: ${dockerMessage(error)}`;
+    const reason = isUnavailable(error) || error instanceof RuntimeUnavailable ? dockerMessage(error) : `unexpected answer: ${dockerMessage(error)}`;
     throw new RuntimeUnavailable(`Cannot reach the Docker Engine at ${where}: ${reason}`, { cause: error });
   }
   const apiVersion = version.ApiVersion;
@@ -44,6 +46,27 @@ export async function connectDocker(options: CompiledDockerOptions): Promise<Doc
     apiVersion,
     serverVersion: typeof version.Version === 'string' ? version.Version : 'unknown',
   };
+}
+
+// GET /version, /info and /_ping take dockerode's `abortSignal` option like every other call; its typings omit it.
+type Signalled<T> = (options: { abortSignal: AbortSignal }) => Promise<T>;
+
+export function engineVersion(docker: Docker, signal: AbortSignal): Promise<Docker.DockerVersion> {
+  return (docker.version as unknown as Signalled<Docker.DockerVersion>).call(docker, { abortSignal: signal });
+}
+
+export function engineInfo(docker: Docker, signal: AbortSignal): Promise<unknown> {
+  return (docker.info as unknown as Signalled<unknown>).call(docker, { abortSignal: signal });
+}
+
+/** GET /images/get (`docker save`); dockerode's getImage().get() cannot be aborted and getImages is not typed. */
+export function engineSave(docker: Docker, names: readonly string[], signal: AbortSignal): Promise<NodeJS.ReadableStream> {
+  const save = (docker as unknown as { getImages: (options: { names: readonly string[]; abortSignal: AbortSignal }) => Promise<NodeJS.ReadableStream> }).getImages;
+  return save.call(docker, { names, abortSignal: signal });
+}
+
+export function enginePing(docker: Docker, signal: AbortSignal): Promise<unknown> {
+  return (docker.ping as unknown as Signalled<unknown>).call(docker, { abortSignal: signal });
 }
 
 /** Negative when a < b, like a sort comparator ("1.9" < "1.41"). */

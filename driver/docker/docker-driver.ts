@@ -30,10 +30,11 @@ import { isAlive, planPowerTransition, type PowerOperation } from '../power-tran
 import { consoleText } from './console-log';
 import { LABEL, containerCreateOptions, containerName, ownedBy, ownedLabelFilter, resourceLimits } from './container-config';
 import { instanceInfoOf, powerStateOf } from './container-state';
-import { connectDocker, type DockerConnection } from './docker-connection';
+import { connectDocker, engineInfo, engineSave, type DockerConnection } from './docker-connection';
 import { dockerStatus, toDriverError } from './docker-errors';
 import { compileDockerOptions, type CompiledDockerOptions, type DockerDriverOptions } from './docker-options';
 import { diagnosticsOf, type StatsSample } from './diagnostics';
+import { downloadWithDeadline, InactivityDeadline, withDeadline } from './engine-deadline';
 import { containerPolicy } from './extra-specs';
 import { cpuInfoOf, diskSpaceOf, hostResourcesOf, type EngineInfo } from './host-resources';
 import { ImageCache, cachedImageRef } from './image-cache';
@@ -91,11 +92,13 @@ export class DockerDriver implements ComputeDriver {
       docker: connection.docker,
       logger: this.logger,
       reconnectDelayMs: this.options.eventsReconnectDelayMs,
+      apiTimeoutMs: this.options.apiTimeoutMs,
       computeHost: this.options.computeHost,
       contextOf: (uuid, containerId, action) => this.eventContext(connection.docker, uuid, containerId, action),
       emit: (event) => this.emit(event),
     });
-    this.runtime = { connection, images: new ImageCache(connection.docker, this.logger), events, hostCpus: info.NCPU };
+    const images = new ImageCache(connection.docker, this.logger, this.options.apiTimeoutMs);
+    this.runtime = { connection, images, events, hostCpus: info.NCPU };
     events.start();
     this.logger.info(
       { api_version: connection.apiVersion, server_version: connection.serverVersion, ncpu: info.NCPU },
@@ -119,7 +122,8 @@ export class DockerDriver implements ComputeDriver {
   async listInstances(): Promise<InstanceInfo[]> {
     let containers: Docker.ContainerInfo[];
     try {
-      containers = await this.docker.listContainers({ all: true, filters: { label: ownedLabelFilter(this.options.computeHost) } });
+      const filters = { label: ownedLabelFilter(this.options.computeHost) };
+      containers = await this.request('list containers', (signal) => this.docker.listContainers({ all: true, filters, abortSignal: signal }));
     } catch (error) {
       throw toDriverError(error, 'list containers');
     }
@@ -129,7 +133,7 @@ export class DockerDriver implements ComputeDriver {
     for (let i = 0; i < ours.length; i += INSPECT_CONCURRENCY) {
       const batch = ours.slice(i, i + INSPECT_CONCURRENCY).map(async (c) => {
         try {
-          const inspected = await this.docker.getContainer(c.Id).inspect();
+          const inspected = await this.request('inspect', (signal) => this.docker.getContainer(c.Id).inspect({ abortSignal: signal }));
           return instanceInfoOf(inspected, this.markers.has(c.Labels[LABEL.instanceUuid] ?? ''));
         } catch (error) {
           if (dockerStatus(error) === 404) return null; // Removed since the listing.
@@ -164,18 +168,18 @@ export class DockerDriver implements ComputeDriver {
     await images.ensure(image);
     let container: Docker.Container;
     try {
-      container = await this.docker.createContainer(create.body);
+      container = await this.request(`create of ${containerName(instance.uuid)}`, (signal) => this.docker.createContainer({ ...create.body, abortSignal: signal }));
     } catch (error) {
       if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
       throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
     }
     this.ownedIds.set(instance.uuid, container.id);
     try {
-      await container.start();
+      await this.request(`start of ${containerName(instance.uuid)}`, (signal) => container.start({ abortSignal: signal }));
     } catch (error) {
       // Spawn leaves nothing behind: the container goes with the failure.
       this.ownedIds.delete(instance.uuid);
-      await container.remove({ force: true, v: true }).catch((cleanup: unknown) => {
+      await this.request('remove', (signal) => container.remove({ force: true, v: true, abortSignal: signal })).catch((cleanup: unknown) => {
         if (dockerStatus(cleanup) !== 404) log.error({ err: cleanup }, 'could not remove the container of a failed spawn');
       });
       throw toDriverError(error, `start of ${containerName(instance.uuid)}`);
@@ -186,7 +190,7 @@ export class DockerDriver implements ComputeDriver {
   async destroy(instance: InstanceRef): Promise<void> {
     this.ownedIds.delete(instance.uuid);
     try {
-      await this.container(instance).remove({ force: true, v: true });
+      await this.request('remove', (signal) => this.container(instance).remove({ force: true, v: true, abortSignal: signal }));
     } catch (error) {
       if (dockerStatus(error) !== 404) throw toDriverError(error, 'destroy', instance.uuid);
     }
@@ -195,35 +199,37 @@ export class DockerDriver implements ComputeDriver {
 
   async powerOff(instance: InstanceRef, timeoutSec: number): Promise<void> {
     if (!(await this.plan(instance, 'powerOff'))) return;
-    await this.call(instance, 'stop', (c) => c.stop({ t: Math.max(0, Math.round(timeoutSec)) }));
+    const t = graceSeconds(timeoutSec);
+    await this.call(instance, 'stop', (c, signal) => c.stop({ t, abortSignal: signal }), this.graceDeadline(t));
     await this.markers.clear(instance.uuid);
   }
 
   async powerOn(instance: InstanceRef): Promise<void> {
     if (!(await this.plan(instance, 'powerOn'))) return;
-    await this.call(instance, 'start', (c) => c.start());
+    await this.call(instance, 'start', (c, signal) => c.start({ abortSignal: signal }));
   }
 
   async reboot(instance: InstanceRef, type: RebootType, timeoutSec: number): Promise<void> {
     const state = await this.powerState(instance);
     if (type === 'SOFT' && state === PowerState.RUNNING) {
-      await this.call(instance, 'restart', (c) => c.restart({ t: Math.max(0, Math.round(timeoutSec)) }));
+      const t = graceSeconds(timeoutSec);
+      await this.call(instance, 'restart', (c, signal) => c.restart({ t, abortSignal: signal }), this.graceDeadline(t));
       return;
     }
     // HARD, or SOFT of an instance that is not running (as libvirt falls back to a hard reboot): kill, then start.
-    if (isAlive(state)) await this.call(instance, 'kill', (c) => c.kill());
+    if (isAlive(state)) await this.call(instance, 'kill', (c, signal) => c.kill({ abortSignal: signal }));
     await this.markers.clear(instance.uuid);
-    await this.call(instance, 'start', (c) => c.start());
+    await this.call(instance, 'start', (c, signal) => c.start({ abortSignal: signal }));
   }
 
   async pause(instance: InstanceRef): Promise<void> {
     if (!(await this.plan(instance, 'pause'))) return;
-    await this.call(instance, 'pause', (c) => c.pause());
+    await this.call(instance, 'pause', (c, signal) => c.pause({ abortSignal: signal }));
   }
 
   async unpause(instance: InstanceRef): Promise<void> {
     if (!(await this.plan(instance, 'unpause'))) return;
-    await this.call(instance, 'unpause', (c) => c.unpause());
+    await this.call(instance, 'unpause', (c, signal) => c.unpause({ abortSignal: signal }));
   }
 
   async suspend(instance: InstanceRef): Promise<void> {
@@ -231,7 +237,7 @@ export class DockerDriver implements ComputeDriver {
     // The marker first, so the `pause` event is already reported as `suspended`.
     await this.markers.mark(instance.uuid);
     try {
-      await this.call(instance, 'pause', (c) => c.pause());
+      await this.call(instance, 'pause', (c, signal) => c.pause({ abortSignal: signal }));
     } catch (error) {
       await this.markers.clear(instance.uuid);
       throw error;
@@ -240,7 +246,7 @@ export class DockerDriver implements ComputeDriver {
 
   async resume(instance: InstanceRef): Promise<void> {
     if (!(await this.plan(instance, 'resume'))) return;
-    await this.call(instance, 'unpause', (c) => c.unpause());
+    await this.call(instance, 'unpause', (c, signal) => c.unpause({ abortSignal: signal }));
     await this.markers.clear(instance.uuid);
   }
 
@@ -249,28 +255,38 @@ export class DockerDriver implements ComputeDriver {
     const container = await this.inspect(instance);
     let committed: string;
     try {
-      committed = ((await this.docker.getContainer(container.Id).commit({ pause: true })) as { Id: string }).Id;
+      const commit = (signal: AbortSignal) => this.docker.getContainer(container.Id).commit({ pause: true, abortSignal: signal });
+      committed = ((await withDeadline('commit', this.options.snapshotTimeoutMs, commit)) as { Id: string }).Id;
     } catch (error) {
       throw toDriverError(error, 'commit', instance.uuid);
     }
     try {
       await target.updateTaskState('image_pending_upload');
+      // `docker save` exports the whole image before its first byte, then streams it.
+      const deadline = new InactivityDeadline('save of the snapshot', this.options.apiTimeoutMs);
       let archive: Readable;
       try {
+        deadline.touch(this.options.snapshotTimeoutMs);
         // Saved by id, so the archive names no repository.
-        archive = (await this.docker.getImage(committed).get()) as Readable;
+        const response = await engineSave(this.docker, [committed], deadline.signal);
+        archive = downloadWithDeadline(response as Readable, deadline);
       } catch (error) {
-        throw toDriverError(error, 'save of the snapshot');
+        deadline.finish();
+        throw toDriverError(deadline.failure(error), 'save of the snapshot');
       }
       await target.updateTaskState('image_uploading');
       try {
         await target.upload(archive);
+      } catch (error) {
+        // The upload reports the stream's failure in its own words; a missed deadline says what really happened.
+        throw deadline.failure(error);
       } finally {
         archive.destroy();
+        deadline.finish();
       }
       log.info({ docker_image: committed }, 'snapshot uploaded');
     } finally {
-      await this.docker.getImage(committed).remove({ force: true }).catch((error: unknown) => {
+      await this.request('image remove', (signal) => this.docker.getImage(committed).remove({ force: true, abortSignal: signal })).catch((error: unknown) => {
         log.warn({ err: error, docker_image: committed }, 'could not remove the committed snapshot image');
       });
     }
@@ -288,7 +304,7 @@ export class DockerDriver implements ComputeDriver {
       );
     }
     const limits = resourceLimits(flavor, policy, this.connected().hostCpus);
-    await this.call(instance, 'update', (c) => c.update(limits));
+    await this.call(instance, 'update', (c, signal) => c.update({ ...limits, abortSignal: signal }));
   }
 
   async getConsoleOutput(instance: InstanceRef, tailLines: number | null): Promise<string> {
@@ -296,7 +312,8 @@ export class DockerDriver implements ComputeDriver {
     const tail = tailLines === null ? {} : { tail: Math.max(0, Math.floor(tailLines)) };
     const logs = async (id: string): Promise<string> => {
       try {
-        const raw = await this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...tail });
+        const raw = await this.request('logs', (signal) =>
+          this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...tail, abortSignal: signal }));
         return consoleText(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
       } catch (error) {
         throw toDriverError(error, 'logs', instance.uuid);
@@ -320,7 +337,10 @@ export class DockerDriver implements ComputeDriver {
     let stats: StatsSample;
     try {
       // One sample, without waiting for a second one to compute rates.
-      stats = (await this.docker.getContainer(container.Id).stats({ stream: false, 'one-shot': true })) as unknown as StatsSample;
+      stats = (await this.request('stats', (signal) => {
+        const oneShot = { stream: false as const, 'one-shot': true, abortSignal: signal };
+        return this.docker.getContainer(container.Id).stats(oneShot);
+      })) as unknown as StatsSample;
     } catch (error) {
       throw toDriverError(error, 'stats', instance.uuid);
     }
@@ -351,7 +371,7 @@ export class DockerDriver implements ComputeDriver {
   private async inspect(instance: InstanceRef): Promise<Docker.ContainerInspectInfo> {
     let container: Docker.ContainerInspectInfo;
     try {
-      container = await this.container(instance).inspect();
+      container = await this.request('inspect', (signal) => this.container(instance).inspect({ abortSignal: signal }));
     } catch (error) {
       throw toDriverError(error, 'inspect', instance.uuid);
     }
@@ -370,10 +390,28 @@ export class DockerDriver implements ComputeDriver {
     return planPowerTransition(instance.uuid, operation, await this.powerState(instance)) === 'act';
   }
 
-  /** Runs one container call; 304 (already in that state) is success, 409 means the state changed under us. */
-  private async call(instance: InstanceRef, what: string, action: (c: Docker.Container) => Promise<unknown>): Promise<void> {
+  /** One Engine request under the API deadline (or the given one); fails with RuntimeUnavailable when it passes. */
+  private request<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, deadlineMs = this.options.apiTimeoutMs): Promise<T> {
+    return withDeadline(operation, deadlineMs, call);
+  }
+
+  /** stop and restart wait for the grace period before they answer. */
+  private graceDeadline(graceSec: number): number {
+    return graceSec * 1000 + this.options.apiTimeoutMs;
+  }
+
+  /**
+   * Runs one container call under a deadline; 304 (already in that state) is success, 409 means the state changed
+   * under us.
+   */
+  private async call(
+    instance: InstanceRef,
+    what: string,
+    action: (c: Docker.Container, signal: AbortSignal) => Promise<unknown>,
+    deadlineMs = this.options.apiTimeoutMs,
+  ): Promise<void> {
     try {
-      await action(this.container(instance));
+      await this.request(what, (signal) => action(this.container(instance), signal), deadlineMs);
     } catch (error) {
       if (dockerStatus(error) === 304) return;
       if (dockerStatus(error) === 409) {
@@ -386,7 +424,7 @@ export class DockerDriver implements ComputeDriver {
 
   private async engineInfo(docker: Docker): Promise<EngineInfo> {
     try {
-      return (await docker.info()) as EngineInfo;
+      return (await this.request('info', (signal) => engineInfo(docker, signal))) as EngineInfo;
     } catch (error) {
       throw toDriverError(error, 'info');
     }
@@ -396,7 +434,7 @@ export class DockerDriver implements ComputeDriver {
     const suspended = this.markers.has(uuid);
     if (action !== 'die') return { suspended, crashed: false };
     try {
-      const state = (await docker.getContainer(containerId).inspect()).State;
+      const state = (await this.request('inspect', (signal) => docker.getContainer(containerId).inspect({ abortSignal: signal }))).State;
       return { suspended, crashed: state.OOMKilled || state.Dead };
     } catch {
       // Removed already (destroy): an ordinary stop.
@@ -413,6 +451,11 @@ export class DockerDriver implements ComputeDriver {
       }
     }
   }
+}
+
+/** Docker's `t`: whole seconds, never negative. */
+function graceSeconds(timeoutSec: number): number {
+  return Math.max(0, Math.round(timeoutSec));
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

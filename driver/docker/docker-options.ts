@@ -4,6 +4,7 @@
 import pino, { type Logger } from 'pino';
 
 import { DriverError } from '../driver';
+import { MAX_TIMER_MS } from './engine-deadline';
 
 export interface DockerDriverOptions {
   /** Docker Engine endpoint: `unix:///path/to/docker.sock` (default `unix:///var/run/docker.sock`) or `tcp://host:port`. */
@@ -43,6 +44,17 @@ export interface DockerDriverOptions {
   readonly minApiVersion?: string;
   /** Delay before the first re-open of a broken event stream; doubles up to 30 s (default 500 ms). */
   readonly eventsReconnectDelayMs?: number;
+  /**
+   * Deadline of every Engine request (default 60 s): a short call must answer within it, stop and restart within
+   * their grace period plus it, and a load or save stream may go this long without moving a byte. An idle event
+   * stream makes the driver ask the engine whether it is alive after this long.
+   */
+  readonly apiTimeoutMs?: number;
+  /**
+   * Deadline of what a snapshot asks of the engine before any byte flows (default 600 s): `docker commit`, then
+   * `docker save` up to its first byte. Both work silently, so they cannot have an inactivity deadline.
+   */
+  readonly snapshotTimeoutMs?: number;
   /** pino logger (default: silent). */
   readonly logger?: Logger;
 }
@@ -78,6 +90,8 @@ export interface CompiledDockerOptions {
   readonly logMaxSize: string;
   readonly minApiVersion: string;
   readonly eventsReconnectDelayMs: number;
+  readonly apiTimeoutMs: number;
+  readonly snapshotTimeoutMs: number;
   readonly logger: Logger;
 }
 
@@ -103,6 +117,8 @@ export function compileDockerOptions(options: DockerDriverOptions): CompiledDock
   if (!/^\d+[kmg]?$/.test(logMaxSize)) throw new InvalidDockerOptions(`logMaxSize must look like 10m, not ${logMaxSize}`);
   const minApiVersion = options.minApiVersion ?? '1.41';
   if (!/^\d+\.\d+$/.test(minApiVersion)) throw new InvalidDockerOptions(`minApiVersion must look like 1.41, not ${minApiVersion}`);
+  const apiTimeoutMs = positiveMs('apiTimeoutMs', options.apiTimeoutMs ?? 60_000);
+  const snapshotTimeoutMs = positiveMs('snapshotTimeoutMs', options.snapshotTimeoutMs ?? 600_000);
   return {
     endpoint: parseHostUrl(options.hostUrl ?? 'unix:///var/run/docker.sock', tlsFiles),
     caFile: options.caFile ?? null,
@@ -120,6 +136,8 @@ export function compileDockerOptions(options: DockerDriverOptions): CompiledDock
     logMaxSize,
     minApiVersion,
     eventsReconnectDelayMs: options.eventsReconnectDelayMs ?? 500,
+    apiTimeoutMs,
+    snapshotTimeoutMs,
     logger: options.logger ?? pino({ level: 'silent' }),
   };
 }
@@ -144,6 +162,11 @@ export function parseHostUrl(hostUrl: string, tls: boolean): DockerEndpoint {
     return { kind: 'tcp', host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, tls: tls || url.protocol === 'https:' };
   }
   throw new InvalidDockerOptions(`hostUrl ${hostUrl}: only unix://, tcp:// and https:// are supported`);
+}
+
+function positiveMs(option: string, ms: number): number {
+  if (!Number.isFinite(ms) || ms < 1 || ms > MAX_TIMER_MS) throw new InvalidDockerOptions(`${option} must be between 1 and ${MAX_TIMER_MS} ms, not ${ms}`);
+  return ms;
 }
 
 function normaliseCapability(name: string): string {

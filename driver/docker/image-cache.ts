@@ -3,13 +3,15 @@
 // image share one download and one `docker load`.
 
 import { rm } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 
 import { DriverError, InvalidImage, type ImageSource } from '../driver';
-import { NotADockerArchive, readDockerArchive, streamForLoad } from '../image-archive';
+import { NotADockerArchive, readDockerArchive, streamForLoad, type DockerArchive } from '../image-archive';
 import { dockerMessage, dockerStatus, isUnavailable, toDriverError } from './docker-errors';
+import { InactivityDeadline, uploadWithDeadline, withDeadline } from './engine-deadline';
 
 /** The repository that names cached Glance images. */
 export const CACHE_REPOSITORY = 'berth-glance';
@@ -25,7 +27,12 @@ export function cachedImageRef(image: ImageSource): string {
 export class ImageCache {
   private readonly loading = new Map<string, Promise<string>>();
 
-  constructor(private readonly docker: Docker, private readonly logger: Logger) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly logger: Logger,
+    /** The Engine API deadline; a load may go this long without moving a byte. */
+    private readonly apiTimeoutMs: number,
+  ) {}
 
   /** Makes sure the image is in Docker's store; resolves to the reference to create containers from. */
   async ensure(image: ImageSource): Promise<string> {
@@ -43,11 +50,12 @@ export class ImageCache {
 
   private async exists(ref: string, imageId: string): Promise<boolean> {
     try {
-      await this.docker.getImage(ref).inspect();
-      return true;
+      // A filtered list rather than an image inspect: dockerode's image inspect cannot be aborted.
+      const filters = { reference: [ref] };
+      const images = await withDeadline(`image list of ${imageId}`, this.apiTimeoutMs, (signal) => this.docker.listImages({ filters, abortSignal: signal }));
+      return images.some((image) => image.RepoTags?.includes(ref));
     } catch (error) {
-      if (dockerStatus(error) === 404) return false;
-      throw toDriverError(error, `image inspect of ${imageId}`);
+      throw toDriverError(error, `image list of ${imageId}`);
     }
   }
 
@@ -60,9 +68,10 @@ export class ImageCache {
         if (error instanceof NotADockerArchive) throw new InvalidImage(image.id, `not a docker save archive: ${error.message}`);
         throw new DriverError(`Cannot read the downloaded image ${image.id}: ${(error as Error).message}`, { cause: error });
       });
-      await this.loadArchive(image.id, streamForLoad(archive));
+      await this.loadArchive(image.id, archive);
       try {
-        await this.docker.getImage(archive.imageId).tag({ repo: CACHE_REPOSITORY, tag: image.id });
+        const tag = (signal: AbortSignal) => this.docker.getImage(archive.imageId).tag({ repo: CACHE_REPOSITORY, tag: image.id, abortSignal: signal });
+        await withDeadline(`tagging image ${image.id}`, this.apiTimeoutMs, tag);
       } catch (error) {
         if (dockerStatus(error) === 404) throw new InvalidImage(image.id, `docker load did not produce ${archive.imageId}`);
         throw toDriverError(error, `tagging image ${image.id}`);
@@ -74,31 +83,50 @@ export class ImageCache {
     }
   }
 
-  private async loadArchive(imageId: string, archive: NodeJS.ReadableStream): Promise<void> {
-    let output: string;
+  /**
+   * `docker load` with progress (not quiet): the engine reports each layer as it registers it, so bytes keep moving
+   * while it works and the load has an inactivity deadline, never a total one.
+   */
+  private async loadArchive(imageId: string, archive: DockerArchive): Promise<void> {
+    const deadline = new InactivityDeadline(`load of image ${imageId}`, this.apiTimeoutMs);
+    const body = uploadWithDeadline(streamForLoad(archive), deadline);
+    let refusal: string | null = null;
     try {
-      const response = await this.docker.loadImage(archive, { quiet: true });
-      output = await readAll(response);
+      deadline.touch();
+      const response = await this.docker.loadImage(body, { quiet: false, abortSignal: deadline.signal });
+      const decoder = new StringDecoder('utf8');
+      let pending = '';
+      for await (const chunk of response) {
+        deadline.touch();
+        pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        refusal ??= loadError(lines);
+      }
+      refusal ??= loadError([pending + decoder.end()]);
     } catch (error) {
-      if (isUnavailable(error)) throw toDriverError(error, `load of image ${imageId}`);
-      throw new InvalidImage(imageId, `docker load refused it: ${dockerMessage(error)}`, { cause: error });
+      const failure = deadline.failure(error);
+      if (failure instanceof DriverError || isUnavailable(failure)) throw toDriverError(failure, `load of image ${imageId}`);
+      throw new InvalidImage(imageId, `docker load refused it: ${dockerMessage(failure)}`, { cause: failure });
+    } finally {
+      deadline.finish();
+      body.destroy();
     }
     // The engine answers 200 and reports content errors inside the JSON progress stream.
-    for (const line of output.split('\n')) {
-      if (!line.trim()) continue;
-      let message: { error?: unknown };
-      try {
-        message = JSON.parse(line) as { error?: unknown };
-      } catch {
-        continue;
-      }
-      if (typeof message.error === 'string') throw new InvalidImage(imageId, `docker load refused it: ${message.error}`);
-    }
+    if (refusal !== null) throw new InvalidImage(imageId, `docker load refused it: ${refusal}`);
   }
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
+/** The first error a chunk of `docker load` progress lines reports, or null. */
+function loadError(lines: readonly string[]): string | null {
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    try {
+      const message = JSON.parse(line) as { error?: unknown };
+      if (typeof message.error === 'string') return message.error;
+    } catch {
+      // Not a progress line: nothing to report.
+    }
+  }
+  return null;
 }

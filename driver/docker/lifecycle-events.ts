@@ -1,6 +1,11 @@
 // Docker's event stream for our containers → LifecycleEvents, whoever caused the change. The stream is re-opened
 // with backoff when it breaks (dockerd restart), resuming just after the last event seen so none is lost.
 //
+// Opening the stream has the API deadline (a hung engine never sends the headers); once open, the stream is idle by
+// design, so it has none: after api timeout without a byte the driver pings the engine, and an engine that does not
+// answer in time is taken for dead: the stream is dropped and re-opened like a broken one (a silently dead TCP path
+// would otherwise keep it open, and every event lost, forever).
+//
 // `die` comes with every exit (stop, kill, OOM kill, the guest ending), so `stop` and `kill` would only repeat it.
 // Whether an exit was a crash is read from the container and from the `oom` events (see OomTracker).
 // `docker commit` (snapshot) pauses the container briefly, so a snapshot of a running instance reports
@@ -13,6 +18,8 @@ import type { Logger } from 'pino';
 
 import type { LifecycleEvent, LifecycleTransition } from '../driver';
 import { LABEL, containerName, ownedLabelFilter } from './container-config';
+import { enginePing } from './docker-connection';
+import { withDeadline } from './engine-deadline';
 
 const EVENTS = ['start', 'die', 'oom', 'pause', 'unpause', 'destroy'];
 const MAX_RECONNECT_DELAY_MS = 30_000;
@@ -54,6 +61,8 @@ export interface LifecycleEventStreamOptions {
   readonly docker: Docker;
   readonly logger: Logger;
   readonly reconnectDelayMs: number;
+  /** Deadline for opening the stream and for the liveness ping of an idle one; also how idle it may get unasked. */
+  readonly apiTimeoutMs: number;
   /** Nova's host: only containers labelled for it are reported (null: every labelled container). */
   readonly computeHost: string | null;
   /** Reads what transitionOf needs; called in event order, one event at a time. */
@@ -64,6 +73,10 @@ export interface LifecycleEventStreamOptions {
 export class LifecycleEventStream {
   private stream: NodeJS.ReadableStream | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Fires when the open stream has been silent for apiTimeoutMs: time to ask whether the engine is alive. */
+  private idleTimer: NodeJS.Timeout | null = null;
+  /** Aborts the request in flight (opening, or a liveness ping) on close(). */
+  private pending: AbortController | null = null;
   private closed = false;
   private delayMs: number;
   /** Resume point for the next open: the last event's timeNano + 1 ns, as Docker's `seconds.nanos`. */
@@ -85,6 +98,9 @@ export class LifecycleEventStream {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
+    this.stopIdleCheck();
+    this.pending?.abort();
+    this.pending = null;
     const stream = this.stream as (NodeJS.ReadableStream & { destroy?: () => void }) | null;
     this.stream = null;
     stream?.destroy?.();
@@ -95,9 +111,18 @@ export class LifecycleEventStream {
     const filters = { type: ['container'], label: ownedLabelFilter(this.options.computeHost), event: EVENTS };
     // dockerode's types want a number for `since`; Docker takes `seconds.nanoseconds`, which keeps the resume exact.
     const query = (this.since === null ? { filters } : { filters, since: this.since }) as Docker.GetEventsOptions;
-    this.options.docker.getEvents(query).then(
-      (stream) => this.attach(stream),
-      (error: unknown) => this.reconnect(error),
+    const controller = new AbortController();
+    this.pending = controller;
+    const opening = (signal: AbortSignal) => this.options.docker.getEvents({ ...query, abortSignal: signal });
+    withDeadline('open of the event stream', this.options.apiTimeoutMs, opening, controller).then(
+      (stream) => {
+        if (this.pending === controller) this.pending = null;
+        this.attach(stream);
+      },
+      (error: unknown) => {
+        if (this.pending === controller) this.pending = null;
+        this.reconnect(error);
+      },
     );
   }
 
@@ -111,7 +136,9 @@ export class LifecycleEventStream {
     this.options.logger.debug('docker event stream open');
     const decoder = new StringDecoder('utf8');
     let buffered = '';
+    this.armIdleCheck(stream);
     stream.on('data', (chunk: Buffer | string) => {
+      this.armIdleCheck(stream);
       buffered += typeof chunk === 'string' ? chunk : decoder.write(chunk);
       if (buffered.length > MAX_EVENT_LINE && !buffered.includes('\n')) {
         this.options.logger.warn({ bytes: buffered.length }, 'oversized docker event line dropped');
@@ -128,12 +155,44 @@ export class LifecycleEventStream {
     const onEnd = (error?: unknown) => {
       if (ended) return;
       ended = true;
-      if (this.stream === stream) this.stream = null;
+      if (this.stream === stream) {
+        this.stream = null;
+        this.stopIdleCheck();
+      }
       if (!this.closed) this.reconnect(error ?? new Error('the event stream ended'));
     };
     stream.on('end', () => onEnd());
     stream.on('close', () => onEnd());
     stream.on('error', (error: unknown) => onEnd(error));
+  }
+
+  private armIdleCheck(stream: NodeJS.ReadableStream): void {
+    this.stopIdleCheck();
+    this.idleTimer = setTimeout(() => this.checkEngine(stream), this.options.apiTimeoutMs);
+  }
+
+  private stopIdleCheck(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  /** The stream has been silent: an engine that answers a ping is alive (and merely quiet); else drop the stream. */
+  private checkEngine(stream: NodeJS.ReadableStream): void {
+    this.idleTimer = null;
+    const controller = new AbortController();
+    this.pending = controller;
+    withDeadline('ping', this.options.apiTimeoutMs, (signal) => enginePing(this.options.docker, signal), controller).then(
+      () => {
+        if (this.pending === controller) this.pending = null;
+        if (this.stream === stream) this.armIdleCheck(stream);
+      },
+      (error: unknown) => {
+        if (this.pending === controller) this.pending = null;
+        if (this.stream !== stream) return;
+        this.options.logger.warn({ err: error }, 'the Docker Engine does not answer; dropping the event stream');
+        (stream as NodeJS.ReadableStream & { destroy: (error?: Error) => void }).destroy(error as Error);
+      },
+    );
   }
 
   private reconnect(error: unknown): void {

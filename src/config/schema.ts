@@ -396,6 +396,18 @@ const docker = {
     default: '10m',
     help: "Size at which a container's json-file log is rotated (Docker's max-size).",
   }),
+  api_timeout: option(integer({ min: 1, max: 2_147_483 }), {
+    default: 60,
+    help:
+      'Seconds the Docker Engine has to answer a request (stop and restart: their grace period plus this; image ' +
+      'load and save: this long without moving a byte). A request that misses it is aborted and the operation ' +
+      'fails with a fault instead of holding the instance in a task state. An idle event stream is checked with a ' +
+      'ping after this long.',
+  }),
+  snapshot_timeout: option(integer({ min: 1, max: 2_147_483 }), {
+    default: 600,
+    help: 'Seconds a snapshot may take for docker commit, and for docker save before its first byte (both work silently).',
+  }),
   driver: option(choice(['docker', 'fake']), {
     default: 'docker',
     help: 'The runtime driver: docker, or fake (no containers; for benchmarks and tests).',

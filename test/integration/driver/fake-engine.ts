@@ -1,5 +1,6 @@
 // A stand-in Docker Engine on 127.0.0.1 (HTTP or HTTPS) that answers the few endpoints DockerDriver.init() and the
-// event stream use, so tests can make the engine misbehave in ways a shared real dockerd must not.
+// event stream use, so tests can make the engine misbehave in ways a shared real dockerd must not: any request can be
+// answered by the test first (`handle`), e.g. never, or slowly; the engine records which requests the client aborted.
 
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,7 +13,16 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** A request as the stand-in routes it: `route` is the path without the API version prefix and the query. */
+export interface EngineRequest {
+  readonly method: string;
+  readonly route: string;
+  readonly query: URLSearchParams;
+}
+
 export interface FakeEngineOptions {
+  /** Answers a request before the defaults do; returns false to leave it to them. */
+  readonly handle?: (request: EngineRequest, incoming: IncomingMessage, response: ServerResponse) => boolean;
   readonly apiVersion?: string;
   readonly tls?: { readonly key: Buffer; readonly cert: Buffer; readonly ca: Buffer; readonly requestCert: boolean };
   /** Answers GET /v*\/events; default: an open stream that sends nothing. */
@@ -29,6 +39,8 @@ export interface FakeEngine {
   readonly requests: string[];
   /** Subject CN of the client certificate of each TLS request ('' without one). */
   readonly clientCertificates: string[];
+  /** `METHOD path` of every request whose connection the client closed before the answer was complete. */
+  readonly aborted: string[];
   close(): Promise<void>;
 }
 
@@ -36,6 +48,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
   const apiVersion = options.apiVersion ?? '1.41';
   const requests: string[] = [];
   const clientCertificates: string[] = [];
+  const aborted: string[] = [];
   const json = (response: ServerResponse, status: number, body: unknown) => {
     response.writeHead(status, { 'Content-Type': 'application/json', 'Api-Version': apiVersion });
     response.end(JSON.stringify(body));
@@ -43,11 +56,17 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
   const handler = (request: IncomingMessage, response: ServerResponse) => {
     const path = request.url ?? '/';
     requests.push(`${request.method} ${path}`);
+    response.on('close', () => {
+      if (!response.writableFinished) aborted.push(`${request.method} ${path}`);
+    });
     if (options.tls) {
       const peer = (request.socket as TLSSocket).getPeerCertificate();
       clientCertificates.push(typeof peer.subject?.CN === 'string' ? peer.subject.CN : '');
     }
     const versioned = /^\/v(\d+\.\d+)(\/[^?]*)/.exec(path);
+    const url = new URL(path, 'http://engine');
+    const routed = { method: request.method ?? 'GET', route: versioned?.[2] ?? url.pathname, query: url.searchParams };
+    if (options.handle?.(routed, request, response)) return;
     if (path === '/version') {
       return json(response, 200, { ApiVersion: apiVersion, MinAPIVersion: '1.12', Version: '20.10.24', Os: 'linux', Arch: 'amd64' });
     }
@@ -58,6 +77,11 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
       return json(response, 200, {
         NCPU: 2, MemTotal: 4 * 1024 ** 3, DockerRootDir: '/nonexistent', Architecture: 'x86_64', ServerVersion: '20.10.24', DriverStatus: [],
       });
+    }
+    if (route === '/_ping') {
+      response.writeHead(200, { 'Content-Type': 'text/plain', 'Api-Version': apiVersion });
+      response.end('OK');
+      return;
     }
     if (route === '/events') {
       if (options.events) return options.events(request, response);
@@ -88,6 +112,7 @@ export async function startFakeEngine(options: FakeEngineOptions = {}): Promise<
     url: `tcp://127.0.0.1:${port}`,
     requests,
     clientCertificates,
+    aborted,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));

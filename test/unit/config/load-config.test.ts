@@ -131,6 +131,8 @@ describe('config/load-config', () => {
         allowed_flavor_extra_specs: [],
         inject_metadata_as_env: false,
         log_max_size: '10m',
+        api_timeout: 60,
+        snapshot_timeout: 600,
         driver: 'docker',
       });
     });
