@@ -51,6 +51,12 @@ export interface DriverCapabilities {
   /** Images are `docker save` tarballs stored in Glance with disk_format=raw. */
   readonly supportsImageTypeRaw: boolean;
   readonly supportsImageTypeQcow2: boolean;
+  /**
+   * Nova's has_imagecache: the driver keeps the Glance images it booted from, implements manageImageCache (the
+   * periodic clean-up) and cacheImage (pre-caching). Without it the manager skips the pass and cache_images answers
+   * 'unsupported' for every image.
+   */
+  readonly hasImageCache: boolean;
 }
 
 /** Nova's capability → trait table (nova/virt/driver.py CAPABILITY_TRAITS_MAP), for the capabilities we model. */
@@ -207,6 +213,28 @@ export interface SnapshotTarget {
   updateTaskState(taskState: 'image_pending_upload' | 'image_uploading'): Promise<void>;
 }
 
+/** How one image cache manager pass treats unused images ([image_cache] in nova.conf). */
+export interface ImageCacheOptions {
+  /** remove_unused_base_images: false only reports what would be removed. */
+  readonly removeUnused: boolean;
+  /** remove_unused_original_minimum_age_seconds: how long an image must have been unused before it goes. */
+  readonly minimumAgeSec: number;
+  /** The pass's clock (default: now). Ages are measured against it. */
+  readonly now?: Date;
+}
+
+/** Why a cached image stayed, in the pass's report. */
+export type ImageCacheKeepReason = 'instance' | 'container' | 'in-flight' | 'too-young' | 'removal-disabled' | 'removal-failed';
+
+/** What one manageImageCache pass did, by Glance image id (for logs and tests). */
+export interface ImageCacheReport {
+  readonly removed: readonly string[];
+  readonly kept: ReadonlyArray<{ readonly imageId: string; readonly reason: ImageCacheKeepReason }>;
+}
+
+/** cacheImage's answer: 'cached' when it downloaded the image now (Nova's True), 'existing' when it had it. */
+export type CacheImageResult = 'cached' | 'existing';
+
 export interface ComputeDriver {
   readonly capabilities: DriverCapabilities;
   /** Short name for logs and hypervisor_type (`docker`, `fake`). */
@@ -256,6 +284,21 @@ export interface ComputeDriver {
 
   /** Subscribes to lifecycle events; returns the unsubscribe function. */
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): () => void;
+
+  /**
+   * Nova's manage_image_cache: one pass over the driver's image cache. `inUse` holds the Glance image ids of every
+   * instance Nova places on this host. An image stays while an instance in `inUse`, a container of the runtime or a
+   * spawn or load in flight uses it; any other image goes once it has been unused for options.minimumAgeSec (a clock
+   * that survives a restart), unless options.removeUnused is false. A removal that fails is reported, never thrown;
+   * the pass throws only when it cannot look at the cache at all (RuntimeUnavailable). NotSupported without
+   * capabilities.hasImageCache.
+   */
+  manageImageCache(inUse: ReadonlySet<string>, options: ImageCacheOptions): Promise<ImageCacheReport>;
+  /**
+   * Nova's cache_image: puts the image into the cache as a spawn would (the same download, checks and load) without
+   * running it. Throws InvalidImage for an image this driver cannot run, NotSupported without hasImageCache.
+   */
+  cacheImage(image: ImageSource): Promise<CacheImageResult>;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

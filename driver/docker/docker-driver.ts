@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 
 import {
   DriverError,
+  NotSupported,
   InstanceInvalidState,
   InstanceNotFound,
   InvalidImage,
@@ -61,6 +62,7 @@ export class DockerDriver implements ComputeDriver {
     supportsMultiattach: false,
     supportsImageTypeRaw: true,
     supportsImageTypeQcow2: false,
+    hasImageCache: false,
   };
 
   private readonly options: CompiledDockerOptions;
@@ -350,6 +352,14 @@ export class DockerDriver implements ComputeDriver {
   onLifecycleEvent(listener: (event: LifecycleEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  async manageImageCache(): Promise<never> {
+    throw new NotSupported('image cache management');
+  }
+
+  async cacheImage(): Promise<never> {
+    throw new NotSupported('image pre-caching');
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -18,9 +18,13 @@ import {
   POWER_STATE_NAMES,
   PowerState,
   type ComputeDriver,
+  type CacheImageResult,
   type DriverCapabilities,
   type FlavorSpec,
   type HostResources,
+  type ImageCacheKeepReason,
+  type ImageCacheOptions,
+  type ImageCacheReport,
   type ImageSource,
   type InstanceDiagnostics,
   type InstanceInfo,
@@ -66,6 +70,7 @@ const DEFAULT_CAPABILITIES: DriverCapabilities = {
   supportsMultiattach: false,
   supportsImageTypeRaw: true,
   supportsImageTypeQcow2: false,
+  hasImageCache: true,
 };
 
 const DEFAULT_RESOURCES: HostResources = {
@@ -83,6 +88,8 @@ interface FakeInstance {
   readonly spec: InstanceSpec;
   readonly runtimeId: string;
   readonly imageId: string;
+  /** The Glance image it was spawned from: the image cache keeps that image while the instance exists. */
+  readonly glanceImageId: string;
   flavor: FlavorSpec;
   powerState: PowerState;
   startedAt: Date | null;
@@ -101,6 +108,10 @@ export class FakeDriver implements ComputeDriver {
   /** Glance image id → the docker image id its archive loads as (the fake's image cache). */
   private readonly images = new Map<string, string>();
   private readonly loading = new Map<string, Promise<string>>();
+  /** Glance image id → spawns between their cache lookup and their instance (in use, like DockerDriver's pins). */
+  private readonly pinned = new Map<string, number>();
+  /** Glance image id → when the image cache manager first saw it unused (ms; in memory, unlike DockerDriver's). */
+  private readonly unusedSince = new Map<string, number>();
   private readonly failures = new Map<FakeOperation, Error[]>();
   private readonly listeners = new Set<(event: LifecycleEvent) => void>();
   private initialised = false;
@@ -127,6 +138,11 @@ export class FakeDriver implements ComputeDriver {
     instance.powerState = how === 'died' ? PowerState.CRASHED : PowerState.SHUTDOWN;
     instance.console.push(how === 'died' ? 'Kernel panic - not syncing: fake crash' : 'fake: killed');
     this.emit(uuid, how);
+  }
+
+  /** The Glance image ids in the fake's image cache. */
+  cachedImageIds(): string[] {
+    return [...this.images.keys()].sort();
   }
 
   // --- the contract --------------------------------------------------------------------------------------------
@@ -164,12 +180,20 @@ export class FakeDriver implements ComputeDriver {
     this.checkExtraSpecs(spec.flavor);
     const command = commandOverride(image);
     if (this.instances.has(spec.uuid)) throw new DriverError(`Instance ${spec.uuid} already exists`);
-    const imageId = await this.ensureImage(image);
+    // Pinned from the cache lookup until the instance exists, so an image cache pass in between keeps the image.
+    const unpin = this.pin(image.id);
+    let imageId: string;
+    try {
+      imageId = await this.ensureImage(image);
+    } finally {
+      unpin();
+    }
     if (this.instances.has(spec.uuid)) throw new DriverError(`Instance ${spec.uuid} already exists`);
     const instance: FakeInstance = {
       spec,
       runtimeId: randomBytes(32).toString('hex'),
       imageId,
+      glanceImageId: image.id,
       flavor: spec.flavor,
       powerState: PowerState.RUNNING,
       startedAt: new Date(),
@@ -298,6 +322,53 @@ export class FakeDriver implements ComputeDriver {
     return () => this.listeners.delete(listener);
   }
 
+  async manageImageCache(inUse: ReadonlySet<string>, options: ImageCacheOptions): Promise<ImageCacheReport> {
+    await this.enter('manageImageCache');
+    this.require('hasImageCache', 'image cache management');
+    const now = (options.now ?? new Date()).getTime();
+    const byInstances = new Set([...this.instances.values()].map((instance) => instance.glanceImageId));
+    const removed: string[] = [];
+    const kept: Array<{ imageId: string; reason: ImageCacheKeepReason }> = [];
+    // The same decisions as DockerDriver's pass, in the same order; see driver/docker/image-cache-manager.ts.
+    for (const id of this.images.keys()) {
+      const busy: ImageCacheKeepReason | null = inUse.has(id)
+        ? 'instance'
+        : byInstances.has(id)
+          ? 'container'
+          : this.loading.has(id) || this.pinned.has(id)
+            ? 'in-flight'
+            : null;
+      if (busy) {
+        this.unusedSince.delete(id);
+        kept.push({ imageId: id, reason: busy });
+        continue;
+      }
+      const since = this.unusedSince.get(id) ?? now;
+      this.unusedSince.set(id, since);
+      if (now - since < options.minimumAgeSec * 1000) kept.push({ imageId: id, reason: 'too-young' });
+      else if (!options.removeUnused) kept.push({ imageId: id, reason: 'removal-disabled' });
+      else removed.push(id);
+    }
+    for (const id of removed) {
+      this.images.delete(id);
+      this.unusedSince.delete(id);
+      this.logger.info({ image_id: id }, 'removed an unused cached image');
+    }
+    for (const id of this.unusedSince.keys()) if (!this.images.has(id)) this.unusedSince.delete(id);
+    return { removed, kept };
+  }
+
+  async cacheImage(image: ImageSource): Promise<CacheImageResult> {
+    await this.enter('cacheImage');
+    this.require('hasImageCache', 'image pre-caching');
+    if (image.containerFormat !== 'docker') {
+      throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
+    }
+    if (this.images.has(image.id) && !this.loading.has(image.id)) return 'existing';
+    await this.ensureImage(image);
+    return 'cached';
+  }
+
   // -------------------------------------------------------------------------------------------------------------
 
   /** Common entry: injected latency, then an injected failure, then the init check. */
@@ -308,6 +379,15 @@ export class FakeDriver implements ComputeDriver {
     if (queued && queued.length === 0) this.failures.delete(operation);
     if (failure) throw failure;
     if (needsInit && !this.initialised) throw new DriverError('The fake driver is not initialised (call init() first)');
+  }
+
+  private pin(imageId: string): () => void {
+    this.pinned.set(imageId, (this.pinned.get(imageId) ?? 0) + 1);
+    return () => {
+      const left = (this.pinned.get(imageId) ?? 1) - 1;
+      if (left > 0) this.pinned.set(imageId, left);
+      else this.pinned.delete(imageId);
+    };
   }
 
   private require(capability: keyof DriverCapabilities, operation: string): void {

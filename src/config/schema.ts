@@ -347,6 +347,38 @@ const glance = {
   }),
 };
 
+/** Nova's [image_cache] (nova/conf/imagecache.py): what the image cache manager keeps and when it removes. */
+const imageCache = {
+  manager_interval: option(integer({ min: -1 }), {
+    default: 2400,
+    help:
+      'Seconds between runs of the image cache manager, which removes cached Glance images no instance on this ' +
+      'host uses: 0 = every periodic tick (60 s), -1 = never.',
+    deprecatedNames: [{ section: 'DEFAULT', name: 'image_cache_manager_interval' }],
+  }),
+  remove_unused_base_images: option(boolean, {
+    default: true,
+    help:
+      'Remove cached images (berth-glance:<image id>) that no instance and no container on this host uses. When ' +
+      'false, the manager only logs what it would remove.',
+    deprecatedNames: [{ section: 'DEFAULT' }],
+  }),
+  remove_unused_original_minimum_age_seconds: option(integer({ min: 0 }), {
+    default: 86400,
+    help:
+      'Seconds a cached image must have been unused before it is removed. The clock is kept under state_path, ' +
+      'so a restart does not reset it.',
+    deprecatedNames: [{ section: 'DEFAULT' }],
+  }),
+  precache_concurrency: option(integer({ min: 1 }), {
+    default: 1,
+    help:
+      "How many images of one cache_images request (openstack aggregate cache image) this host downloads at once. " +
+      "In Nova the conductor reads it as the number of hosts it asks at once; Berth's compute also bounds its own " +
+      'downloads with it (1: one after the other, as nova-compute does).',
+  }),
+};
+
 const docker = {
   host_url: option(dockerHostUrl, {
     default: 'unix:///var/run/docker.sock',
@@ -444,6 +476,7 @@ export const SCHEMA = {
       help: 'Accepted for nova.conf compatibility: build failures are reported for the BuildFailureWeigher.',
     }),
   },
+  image_cache: imageCache,
   docker,
 } satisfies Record<string, Record<string, Option<unknown>>>;
 
@@ -461,6 +494,7 @@ export const SECTION_HELP: Readonly<Record<SectionName, string>> = {
   glance: 'Image downloads and snapshot uploads.',
   filter_scheduler: 'Scheduler integration.',
   compute: 'Compute manager tuning.',
+  image_cache: 'The image cache manager: cached Glance images, when unused ones are removed, pre-caching.',
   docker: "Berth's own: the Docker Engine and how containers are confined.",
 };
 
@@ -483,7 +517,6 @@ export const IGNORED_NOVA_SECTIONS: ReadonlySet<string> = new Set([
   'guestfs',
   'healthcheck',
   'hyperv',
-  'image_cache',
   'ironic',
   'key_manager',
   'keystone',

@@ -105,6 +105,15 @@ describe('config/load-config', () => {
       });
     });
 
+    it('cover [image_cache] with Nova\'s names and defaults', () => {
+      assert.deepEqual(config.image_cache, {
+        manager_interval: 2400,
+        remove_unused_base_images: true,
+        remove_unused_original_minimum_age_seconds: 86400,
+        precache_concurrency: 1,
+      });
+    });
+
     it('cover [docker]', () => {
       assert.deepEqual(config.docker, {
         host_url: 'unix:///var/run/docker.sock',
@@ -503,6 +512,24 @@ describe('config/load-config', () => {
       );
       // oslo.config 9.0.0 gives ['x', 'a', 'b', 'c'] for the same layout.
       assert.deepEqual(config.oslo_messaging_notifications.driver, ['noop', 'log', 'messaging', 'messagingv2']);
+    });
+  });
+
+  describe('[image_cache]', () => {
+    it("reads Nova's old [DEFAULT] names, with a warning each", () => {
+      const { config, log } = load('[DEFAULT]\nimage_cache_manager_interval = -1\nremove_unused_base_images = false\n');
+      assert.equal(config.image_cache.manager_interval, -1);
+      assert.equal(config.image_cache.remove_unused_base_images, false);
+      assert.deepEqual(log.at('warn').filter((line) => line.msg.includes('is deprecated')).map((line) => line.msg).sort(), [
+        'Option [DEFAULT] image_cache_manager_interval is deprecated: use [image_cache] manager_interval',
+        'Option [DEFAULT] remove_unused_base_images is deprecated: use [image_cache] remove_unused_base_images',
+      ]);
+    });
+
+    it('refuses what Nova refuses: an interval below -1, a concurrency below 1', () => {
+      const at = 'at test-1.conf:2 is not valid';
+      rejects('[image_cache]\nmanager_interval = -2\n', `[image_cache] manager_interval = "-2" ${at}: expected an integer >= -1`);
+      rejects('[image_cache]\nprecache_concurrency = 0\n', `[image_cache] precache_concurrency = "0" ${at}: expected an integer >= 1`);
     });
   });
 
