@@ -7,16 +7,18 @@ import type { Logger } from 'pino';
 
 import {
   DriverError,
-  NotSupported,
   InstanceInvalidState,
   InstanceNotFound,
   InvalidImage,
   POWER_STATE_NAMES,
   PowerState,
+  type CacheImageResult,
   type ComputeDriver,
   type DriverCapabilities,
   type FlavorSpec,
   type HostResources,
+  type ImageCacheOptions,
+  type ImageCacheReport,
   type ImageSource,
   type InstanceDiagnostics,
   type InstanceInfo,
@@ -39,6 +41,8 @@ import { downloadWithDeadline, InactivityDeadline, withDeadline } from './engine
 import { containerPolicy } from './extra-specs';
 import { cpuInfoOf, diskSpaceOf, hostResourcesOf, type EngineInfo } from './host-resources';
 import { ImageCache, cachedImageRef } from './image-cache';
+import { UnusedClock } from './image-cache-clock';
+import { runImageCachePass } from './image-cache-manager';
 import { LifecycleEventStream } from './lifecycle-events';
 import { SuspendMarkers } from './suspend-markers';
 
@@ -62,12 +66,14 @@ export class DockerDriver implements ComputeDriver {
     supportsMultiattach: false,
     supportsImageTypeRaw: true,
     supportsImageTypeQcow2: false,
-    hasImageCache: false,
+    hasImageCache: true,
   };
 
   private readonly options: CompiledDockerOptions;
   private readonly logger: Logger;
   private readonly markers: SuspendMarkers;
+  /** When each cached image was first seen unused (the image cache manager's clock, kept across restarts). */
+  private readonly unusedClock: UnusedClock;
   private readonly listeners = new Set<(event: LifecycleEvent) => void>();
   private runtime: { connection: DockerConnection; images: ImageCache; events: LifecycleEventStream; hostCpus: number } | null = null;
   /** Container id by instance uuid, once created or inspected as ours: labels never change, so one check is enough. */
@@ -78,6 +84,7 @@ export class DockerDriver implements ComputeDriver {
     this.options = compileDockerOptions(options);
     this.logger = this.options.logger.child({ driver: 'docker' });
     this.markers = new SuspendMarkers(this.options.stateDir);
+    this.unusedClock = new UnusedClock(this.options.stateDir, this.logger);
   }
 
   /** The API version negotiated with the engine (after init). */
@@ -90,6 +97,7 @@ export class DockerDriver implements ComputeDriver {
     const connection = await connectDocker(this.options);
     const info = await this.engineInfo(connection.docker);
     await this.markers.load();
+    await this.unusedClock.load();
     const events = new LifecycleEventStream({
       docker: connection.docker,
       logger: this.logger,
@@ -99,7 +107,7 @@ export class DockerDriver implements ComputeDriver {
       contextOf: (uuid, containerId, action) => this.eventContext(connection.docker, uuid, containerId, action),
       emit: (event) => this.emit(event),
     });
-    const images = new ImageCache(connection.docker, this.logger, this.options.apiTimeoutMs);
+    const images = new ImageCache(connection.docker, this.logger, this.options.apiTimeoutMs, this.unusedClock);
     this.runtime = { connection, images, events, hostCpus: info.NCPU };
     events.start();
     this.logger.info(
@@ -167,13 +175,19 @@ export class DockerDriver implements ComputeDriver {
     // nova-api generates an admin password for every boot; like libvirt without inject_password, it is not used.
     if (options.adminPassword) log.debug('setting an admin password is not supported by the docker driver; ignored');
 
-    await images.ensure(image);
+    // In use from the cache lookup until the container exists (then the engine itself refuses to remove the image).
+    const unpin = images.pin(image.id);
     let container: Docker.Container;
     try {
-      container = await this.request(`create of ${containerName(instance.uuid)}`, (signal) => this.docker.createContainer({ ...create.body, abortSignal: signal }));
-    } catch (error) {
-      if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
-      throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
+      await images.ensure(image);
+      try {
+        container = await this.request(`create of ${containerName(instance.uuid)}`, (signal) => this.docker.createContainer({ ...create.body, abortSignal: signal }));
+      } catch (error) {
+        if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
+        throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
+      }
+    } finally {
+      unpin();
     }
     this.ownedIds.set(instance.uuid, container.id);
     try {
@@ -354,12 +368,30 @@ export class DockerDriver implements ComputeDriver {
     return () => this.listeners.delete(listener);
   }
 
-  async manageImageCache(): Promise<never> {
-    throw new NotSupported('image cache management');
+  async manageImageCache(inUse: ReadonlySet<string>, options: ImageCacheOptions): Promise<ImageCacheReport> {
+    const { images } = this.connected();
+    return runImageCachePass(
+      { docker: this.docker, images, clock: this.unusedClock, logger: this.logger, request: (operation, call) => this.request(operation, call) },
+      inUse,
+      options,
+    );
   }
 
-  async cacheImage(): Promise<never> {
-    throw new NotSupported('image pre-caching');
+  async cacheImage(image: ImageSource): Promise<CacheImageResult> {
+    const { images } = this.connected();
+    // The checks a spawn makes before it downloads anything.
+    if (image.containerFormat !== 'docker') {
+      throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
+    }
+    cachedImageRef(image);
+    const unpin = images.pin(image.id);
+    try {
+      const { ref, loaded } = await images.ensure(image);
+      this.logger.info({ image_id: image.id, docker_image_ref: ref, loaded }, loaded ? 'image pre-cached' : 'image was already cached');
+      return loaded ? 'cached' : 'existing';
+    } finally {
+      unpin();
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------------

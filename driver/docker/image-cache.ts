@@ -1,6 +1,8 @@
 // Glance images in Docker's image store, cached by Glance image id: the loaded image is tagged
 // `berth-glance:<image id>`, so a second boot of the same image downloads nothing. Concurrent boots of one uncached
-// image share one download and one `docker load`.
+// image share one download and one `docker load`. The image cache manager (image-cache-manager.ts) removes cached
+// images that stay unused; it asks this class first, which knows what is being loaded and which spawns are between
+// their cache lookup and their container (pinned): those images are in use.
 
 import { rm } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -12,6 +14,7 @@ import { DriverError, InvalidImage, type ImageSource } from '../driver';
 import { NotADockerArchive, readDockerArchive, streamForLoad, type DockerArchive } from '../image-archive';
 import { dockerMessage, dockerStatus, isUnavailable, toDriverError } from './docker-errors';
 import { InactivityDeadline, uploadWithDeadline, withDeadline } from './engine-deadline';
+import type { UnusedClock } from './image-cache-clock';
 
 /** The repository that names cached Glance images. */
 export const CACHE_REPOSITORY = 'berth-glance';
@@ -24,28 +27,84 @@ export function cachedImageRef(image: ImageSource): string {
   return `${CACHE_REPOSITORY}:${image.id}`;
 }
 
+/** The Glance image id a `berth-glance:<id>` tag names, or null for any other reference. */
+export function glanceIdOfTag(repoTag: string): string | null {
+  const prefix = `${CACHE_REPOSITORY}:`;
+  if (!repoTag.startsWith(prefix)) return null;
+  const id = repoTag.slice(prefix.length);
+  return TAG.test(id) ? id : null;
+}
+
+export interface EnsuredImage {
+  /** The reference to create containers from. */
+  readonly ref: string;
+  /** True when the image was loaded by this call or by a load it joined (Nova's cache_image True). */
+  readonly loaded: boolean;
+}
+
 export class ImageCache {
   private readonly loading = new Map<string, Promise<string>>();
+  /** Glance image id → spawns holding it between their cache lookup and their container. */
+  private readonly pins = new Map<string, number>();
+  /** Glance image id → its removal by the image cache manager, while it runs. */
+  private readonly removing = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly docker: Docker,
     private readonly logger: Logger,
     /** The Engine API deadline; a load may go this long without moving a byte. */
     private readonly apiTimeoutMs: number,
+    /** The image cache manager's clock: a freshly loaded image starts unused-free. */
+    private readonly clock: UnusedClock | null = null,
   ) {}
 
+  /**
+   * Marks the image in use until the returned function is called (once). Synchronous, so a spawn that pins before
+   * its first await can never lose the image to a removal decided after that point.
+   */
+  pin(imageId: string): () => void {
+    this.pins.set(imageId, (this.pins.get(imageId) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.pins.get(imageId) ?? 1) - 1;
+      if (left > 0) this.pins.set(imageId, left);
+      else this.pins.delete(imageId);
+    };
+  }
+
+  /** True while the image is being loaded or a spawn holds it. */
+  inFlight(imageId: string): boolean {
+    return this.loading.has(imageId) || this.pins.has(imageId);
+  }
+
+  /**
+   * Runs `remove` for the image unless it is in flight ('in-flight', nothing runs). The check and the start of the
+   * removal happen in one turn of the event loop; an ensure() that comes later waits for the removal to end and then
+   * finds the image gone (and loads it again).
+   */
+  removeUnlessInFlight<T>(imageId: string, remove: () => Promise<T>): Promise<T> | 'in-flight' {
+    if (this.inFlight(imageId)) return 'in-flight';
+    const removal = remove();
+    this.removing.set(imageId, removal);
+    void removal.finally(() => this.removing.delete(imageId)).catch(() => undefined);
+    return removal;
+  }
+
   /** Makes sure the image is in Docker's store; resolves to the reference to create containers from. */
-  async ensure(image: ImageSource): Promise<string> {
+  async ensure(image: ImageSource): Promise<EnsuredImage> {
     const ref = cachedImageRef(image);
+    await this.removing.get(image.id)?.catch(() => undefined);
     const pending = this.loading.get(image.id);
-    if (pending) return pending;
-    if (await this.exists(ref, image.id)) return ref;
+    if (pending) return { ref: await pending, loaded: true };
+    if (await this.exists(ref, image.id)) return { ref, loaded: false };
     // Checked again: another spawn may have started the load while we asked Docker.
     const started = this.loading.get(image.id);
-    if (started) return started;
+    if (started) return { ref: await started, loaded: true };
     const load = this.load(image, ref).finally(() => this.loading.delete(image.id));
     this.loading.set(image.id, load);
-    return load;
+    return { ref: await load, loaded: true };
   }
 
   private async exists(ref: string, imageId: string): Promise<boolean> {
@@ -77,6 +136,11 @@ export class ImageCache {
         throw toDriverError(error, `tagging image ${image.id}`);
       }
       log.info({ docker_image: archive.imageId, ignored_repo_tags: archive.repoTags, duration_ms: Date.now() - started }, 'image loaded into the Docker cache');
+      // A clock left from an earlier copy of this image (removed behind our back) must not count against this one.
+      if (this.clock && this.clock.get(image.id) !== null) {
+        this.clock.stop(image.id);
+        await this.clock.save().catch((error: unknown) => log.warn({ err: error }, 'could not save the image cache clock'));
+      }
       return ref;
     } finally {
       await rm(path, { force: true });
