@@ -181,6 +181,11 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
       shutdownTimeoutSec: D.shutdown_timeout,
       resumeGuestsStateOnHostBoot: D.resume_guests_state_on_host_boot,
       runningDeletedInstanceAction: D.running_deleted_instance_action,
+      imageCache: {
+        removeUnusedBaseImages: config.image_cache.remove_unused_base_images,
+        removeUnusedOriginalMinimumAgeSec: config.image_cache.remove_unused_original_minimum_age_seconds,
+        precacheConcurrency: config.image_cache.precache_concurrency,
+      },
     },
     conductor,
     driver,
@@ -225,6 +230,8 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
       syncPowerStatesSec: D.sync_power_state_interval,
       reapOrphansSec: D.running_deleted_instance_poll_interval,
       syncSchedulerSec: D.scheduler_instance_sync_interval,
+      // Nova: 0 runs at the default periodic spacing (60 s), -1 never.
+      imageCacheManagerSec: config.image_cache.manager_interval === 0 ? 60 : config.image_cache.manager_interval,
       fuzzyDelaySec: D.periodic_fuzzy_delay,
     },
     graceMs: D.graceful_shutdown_timeout * 1000,

@@ -24,6 +24,8 @@ export interface PeriodicIntervals {
   readonly reapOrphansSec: number;
   /** _sync_scheduler_instance_info (scheduler_instance_sync_interval; ≤ 0 disables) */
   readonly syncSchedulerSec: number;
+  /** _run_image_cache_manager_pass ([image_cache] manager_interval; ≤ 0 disables, as does leaving it out) */
+  readonly imageCacheManagerSec?: number;
   /** Random delay before the first run of each periodic task (periodic_fuzzy_delay), seconds. */
   readonly fuzzyDelaySec: number;
 }
@@ -175,6 +177,9 @@ export class ComputeService extends EventEmitter {
     this.every('_sync_power_states', i.syncPowerStatesSec, () => p.manager.syncPowerStates());
     this.every('_cleanup_running_deleted_instances', i.reapOrphansSec, () => p.manager.reapOrphans(adminContext()));
     this.every('_sync_scheduler_instance_info', i.syncSchedulerSec, () => p.manager.syncSchedulerInstanceInfo());
+    this.every('_run_image_cache_manager_pass', i.imageCacheManagerSec ?? -1, async () => {
+      await p.manager.imageCache.runPass();
+    });
   }
 
   /**

@@ -18,6 +18,7 @@ import { KeyedMutex, Semaphore } from './concurrency';
 import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } from './ports';
 import type { ComputeRpcApi } from './compute-rpcapi';
 import { ResizeOperations } from './resize';
+import { IMAGE_CACHE_DEFAULTS, ImageCacheManager, type ImageCacheManagerOptions } from './image-cache-manager';
 import {
   ALLOW_HARD_REBOOT,
   ALLOW_SOFT_REBOOT,
@@ -45,6 +46,8 @@ export interface ComputeManagerOptions {
   readonly resumeGuestsStateOnHostBoot: boolean;
   /** [DEFAULT] running_deleted_instance_action */
   readonly runningDeletedInstanceAction: 'noop' | 'log' | 'shutdown' | 'reap';
+  /** [image_cache] (default: Nova's defaults). */
+  readonly imageCache?: ImageCacheManagerOptions;
 }
 
 export interface ComputeManagerDeps {
@@ -76,11 +79,21 @@ export class ComputeManager {
   failedBuilds = 0;
   /** prep_resize … finish_revert_resize (src/compute/resize.ts). */
   readonly resize: ResizeOperations;
+  /** _run_image_cache_manager_pass and cache_images (src/compute/image-cache-manager.ts). */
+  readonly imageCache: ImageCacheManager;
 
   constructor(private readonly deps: ComputeManagerDeps) {
     this.buildSemaphore = new Semaphore(deps.options.maxConcurrentBuilds);
     this.log = deps.logger.child({ component: 'compute-manager' });
     this.op = { host: deps.options.host, conductor: deps.conductor, notifier: deps.notifier, logger: this.log };
+    this.imageCache = new ImageCacheManager({
+      host: deps.options.host,
+      options: deps.options.imageCache ?? IMAGE_CACHE_DEFAULTS,
+      conductor: deps.conductor,
+      driver: deps.driver,
+      images: deps.images,
+      logger: deps.logger,
+    });
     this.resize = new ResizeOperations({
       ...deps,
       host: deps.options.host,

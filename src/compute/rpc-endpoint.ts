@@ -301,10 +301,7 @@ export function computeEndpoints(manager: ComputeManager): RpcEndpoint[] {
     throw novaError('AttachInterfaceNotSupported', { instance_uuid: instance.get('uuid') });
   });
   define('set_host_enabled', async (a) => (a['enabled'] ? 'enabled' : 'disabled'));
-  define('cache_images', async (a) => {
-    const ids = Array.isArray(a['image_ids']) ? a['image_ids'] : [];
-    return Object.fromEntries(ids.map((id) => [String(id), 'unsupported']));
-  });
+  define('cache_images', async (a, call) => manager.imageCache.cacheImages(call.context, a['image_ids']));
   define('external_instance_event', async (a, call) => {
     // Neutron/Cinder events; a Berth instance has no ports or volumes to wait for, so there is nothing to do.
     const events = Array.isArray(a['events']) ? a['events'] : [];
