@@ -6,10 +6,14 @@ import type { RequestContext } from '../messaging/types';
 import type { Flavor, Instance, Migration } from '../objects';
 import type { PlacementClient } from '../placement';
 
-/** Allocations the manager removes (delete, failed build, reschedule), reads (orphans) and moves (resize). */
+/** Allocations the manager removes (delete, failed build, reschedule, evacuation), reads (orphans) and moves (resize). */
 export type PlacementPort = Pick<
   PlacementClient,
-  'deleteAllocationsForConsumer' | 'getProviderAllocations' | 'getAllocationsForConsumer' | 'moveAllocations'
+  | 'deleteAllocationsForConsumer'
+  | 'getProviderAllocations'
+  | 'getAllocationsForConsumer'
+  | 'moveAllocations'
+  | 'removeProviderTreeFromInstanceAllocation'
 >;
 
 export interface ImagePort {

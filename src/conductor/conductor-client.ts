@@ -379,6 +379,15 @@ export class ConductorClient {
     return expectObject(result, 'Migration', 'Migration.get_by_id_and_instance');
   }
 
+  /**
+   * MigrationList.get_by_filters (e.g. `{source_compute, migration_type: 'evacuation', status: [...]}`), as
+   * _destroy_evacuated_instances queries them (with read_deleted "yes" in the context).
+   */
+  async migrationListGetByFilters(ctx: RequestContext, filters: Readonly<Record<string, unknown>>): Promise<Migration[]> {
+    const result = await this.objectClassAction(ctx, 'MigrationList', 'get_by_filters', [filters]);
+    return listObjects(result, 'MigrationList', 'Migration', 'MigrationList.get_by_filters');
+  }
+
   /** Instance.drop_migration_context: clears the instance's migration context in the database and on the object. */
   async instanceDropMigrationContext(ctx: RequestContext, instance: Instance): Promise<void> {
     await this.objectAction(ctx, instance, 'drop_migration_context');

@@ -330,6 +330,45 @@ export class PlacementClient {
     return false;
   }
 
+  /**
+   * Nova's remove_provider_tree_from_instance_allocation: the consumer keeps every allocation except those against the
+   * tree rooted at `rootProviderUuid`, written back with PUT /allocations/<consumer> (1.28, with the consumer
+   * generation read just before; an empty set is allowed from 1.28 on). False, with Nova's error log, when the
+   * consumer has no allocations at all or placement refuses the PUT; true when written, or when nothing referenced
+   * the tree (a warning, as Nova). Evacuation: the source's share goes when it comes back, the destination's when
+   * the evacuation fails there.
+   */
+  async removeProviderTreeFromInstanceAllocation(ctx: RequestIds, consumerUuid: string, rootProviderUuid: string): Promise<boolean> {
+    const log = { ...requestLogFields(ctx), consumer_uuid: consumerUuid, rp_uuid: rootProviderUuid };
+    const current = await this.getAllocationsForConsumer(ctx, consumerUuid);
+    if (Object.keys(current.allocations).length === 0) {
+      this.logger.error(log, 'Expected to find current allocations for %s, but found none.', consumerUuid);
+      return false;
+    }
+    const tree = new Set((await this.getProviderTree(ctx, rootProviderUuid)).map((rp) => rp.uuid));
+    const kept = Object.entries(current.allocations).filter(([rp]) => !tree.has(rp));
+    if (kept.length === Object.keys(current.allocations).length) {
+      this.logger.warn(log, 'Expected to find allocations referencing resource provider tree rooted at %s for %s, but found none.', rootProviderUuid, consumerUuid);
+      return true;
+    }
+    const path = `/allocations/${encodeURIComponent(consumerUuid)}`;
+    const body = {
+      allocations: Object.fromEntries(kept.map(([rp, a]) => [rp, { resources: a.resources }])),
+      consumer_generation: current.consumer_generation ?? null,
+      project_id: current.project_id,
+      user_id: current.user_id,
+    };
+    try {
+      await this.call(ctx, 'PUT', path, { version: PLACEMENT_MICROVERSIONS.consumerAllocations, json: body });
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      this.logger.warn({ ...log, status: err.status, error: detailOf(err) }, 'Failed to save allocation for %s. Got HTTP %s', consumerUuid, err.status);
+      return false;
+    }
+    this.logger.info(log, 'removed the allocations of %s against provider tree %s', consumerUuid, rootProviderUuid);
+    return true;
+  }
+
   /** DELETE /allocations/<consumer> (no microversion): true when deleted, false when there was nothing (404). */
   async deleteAllocationsForConsumer(ctx: RequestIds, consumerUuid: string): Promise<boolean> {
     const deleted = await this.deleteTolerating404(ctx, `/allocations/${encodeURIComponent(consumerUuid)}`);

@@ -281,6 +281,16 @@ export class FakeConductor implements RpcCaller {
           );
           return primitive('InstanceList', { objects: rows.map((r) => primitive('Instance', r)) });
         }
+        case 'MigrationList.get_by_filters': {
+          // The filters _destroy_evacuated_instances uses: exact values, or a list of accepted values.
+          const filters = (args[0] ?? {}) as Record<string, unknown>;
+          const rows = [...this.migrations.values()].filter(
+            (r) =>
+              (r['deleted'] !== true || ctx.read_deleted === 'yes') &&
+              Object.entries(filters).every(([k, v]) => (Array.isArray(v) ? v.includes(r[k]) : r[k] === v)),
+          );
+          return primitive('MigrationList', { objects: rows.map((r) => primitive('Migration', r)) });
+        }
         case 'Migration.get_by_id_and_instance': {
           const row = this.migrations.get(Number(args[0]));
           if (!row || row['instance_uuid'] !== args[1]) {

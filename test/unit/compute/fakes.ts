@@ -82,6 +82,19 @@ export class FakePlacement implements PlacementPort, ProviderPort {
     return true;
   }
 
+  /** Every remove_provider_tree_from_instance_allocation: [consumer, root provider]. */
+  readonly treeRemovals: Array<[string, string]> = [];
+
+  /** report.py remove_provider_tree_from_instance_allocation (a provider tree here is the one provider). */
+  async removeProviderTreeFromInstanceAllocation(_ctx: unknown, consumerUuid: string, rootUuid: string): Promise<boolean> {
+    this.treeRemovals.push([consumerUuid, rootUuid]);
+    const c = this.consumers.get(consumerUuid);
+    if (!c || Object.keys(c.allocations).length === 0) return false;
+    delete c.allocations[rootUuid];
+    c.generation++;
+    return true;
+  }
+
   async ensureResourceProvider(_ctx: unknown, uuid: string, name: string): Promise<ResourceProvider> {
     let rp = this.providers.get(uuid);
     if (!rp) {
