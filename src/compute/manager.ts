@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import type { RequestContext } from '../messaging/types';
 import { RemoteFailure } from '../messaging/failure';
 import { adminContext } from '../messaging';
-import { newObject, type Instance, type NetworkRequestList, type NovaObject, type RequestSpec, type Selection } from '../objects';
+import { newObject, type Instance, type Migration, type NetworkRequestList, type NovaObject, type RequestSpec, type Selection } from '../objects';
 import type { ConductorClient } from '../conductor';
 import type { InstanceNotifier } from '../notifications/types';
 import { builtinError, fromDriverError, isFailure, notImplemented, novaError } from './exceptions';
@@ -19,6 +19,7 @@ import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } fro
 import type { ComputeRpcApi } from './compute-rpcapi';
 import { ResizeOperations } from './resize';
 import { IMAGE_CACHE_DEFAULTS, ImageCacheManager, type ImageCacheManagerOptions } from './image-cache-manager';
+import { EvacuateOperations } from './evacuate';
 import {
   ALLOW_HARD_REBOOT,
   ALLOW_SOFT_REBOOT,
@@ -81,6 +82,8 @@ export class ComputeManager {
   readonly resize: ResizeOperations;
   /** _run_image_cache_manager_pass and cache_images (src/compute/image-cache-manager.ts). */
   readonly imageCache: ImageCacheManager;
+  /** rebuild_instance(recreate=True) and _destroy_evacuated_instances (src/compute/evacuate.ts). */
+  readonly evacuation: EvacuateOperations;
 
   constructor(private readonly deps: ComputeManagerDeps) {
     this.buildSemaphore = new Semaphore(deps.options.maxConcurrentBuilds);
@@ -105,6 +108,22 @@ export class ComputeManager {
         const stop = SIMPLE_OPERATIONS['stop_instance'] as SimpleOperation;
         return runInstanceOperation(this.op, context, instance, { method: stop.method, args: { instance: this.uuidOf(instance) } }, () =>
           this.simpleOperationBody(context, stop, instance, { cleanShutdown: true }),
+        );
+      },
+    });
+    this.evacuation = new EvacuateOperations({
+      ...deps,
+      host: deps.options.host,
+      nodename: deps.options.nodename,
+      instanceNameTemplate: deps.options.instanceNameTemplate,
+      logger: this.log,
+      ref: (instance) => this.ref(instance),
+      getPowerState: (instance) => this.getPowerState(instance),
+      // self.stop_instance(context, instance, False): the decorated method, so it has its own event.
+      stopInstance: (context, instance) => {
+        const stop = SIMPLE_OPERATIONS['stop_instance'] as SimpleOperation;
+        return runInstanceOperation(this.op, context, instance, { method: stop.method, args: { instance: this.uuidOf(instance) } }, () =>
+          this.simpleOperationBody(context, stop, instance, { cleanShutdown: false }),
         );
       },
     });
@@ -705,7 +724,15 @@ export class ComputeManager {
     return runInstanceOperation(this.op, context, instance, { method: 'rebuild_instance', args: { instance: uuid } }, () =>
       this.locks.run(uuid, async () => {
         const log = this.instanceLog(context, instance);
-        if (args.recreate) throw notImplemented('evacuate is not supported by Berth');
+        if (args.recreate) {
+          return this.evacuation.evacuate(this.elevated(context), instance, {
+            migration: args.migration ?? null,
+            onSharedStorage: args.onSharedStorage ?? null,
+            scheduledNode: args.scheduledNode ?? null,
+            adminPassword: args.adminPassword ?? null,
+            injectedFiles: decodeInjectedFiles(args.injectedFiles),
+          });
+        }
         this.requireCapability('supportsRebuild', 'rebuild');
         const originalVmState = String(instance.get('vm_state'));
         const imageRef = args.imageRef ?? String(instance.get('image_ref') ?? '');
@@ -1288,6 +1315,12 @@ export interface BuildArgs {
 export interface RebuildArgs {
   readonly imageRef: string | null;
   readonly recreate: boolean;
+  /** Evacuation (recreate) only: the Migration nova-api created, and what the conductor and scheduler chose. */
+  readonly migration?: Migration | null;
+  readonly onSharedStorage?: boolean | null;
+  readonly scheduledNode?: string | null;
+  readonly adminPassword?: string | null;
+  readonly injectedFiles?: unknown;
 }
 
 /** The `objects` of an ObjectList (NetworkRequestList, BlockDeviceMappingList), or []. */

@@ -236,6 +236,11 @@ export function computeEndpoints(manager: ComputeManager): RpcEndpoint[] {
     manager.rebuildInstance(call.context, asInstance(a['instance']), {
       imageRef: typeof a['image_ref'] === 'string' && a['image_ref'] ? a['image_ref'] : null,
       recreate: a['recreate'] === true,
+      migration: a['migration'] instanceof NovaObject && a['migration'].name === 'Migration' ? (a['migration'] as Migration) : null,
+      onSharedStorage: typeof a['on_shared_storage'] === 'boolean' ? a['on_shared_storage'] : null,
+      scheduledNode: typeof a['scheduled_node'] === 'string' && a['scheduled_node'] ? a['scheduled_node'] : null,
+      adminPassword: typeof a['new_pass'] === 'string' ? a['new_pass'] : null,
+      injectedFiles: a['injected_files'],
     }),
   );
   // Resize on this host (src/compute/resize.ts); each step casts the next one to our own queue.

@@ -1,6 +1,7 @@
 // rebuild_instance: nova/compute/manager.py _do_rebuild_instance with the default driver rebuild (destroy, then
 // spawn the image): the task states of nova-compute-protocol.md §4.4 with Nova's expected_task_state lists, a
-// stopped instance brought back to stopped, an instance deleted meanwhile, and a failure.
+// stopped instance brought back to stopped, an instance deleted meanwhile, and a failure. Evacuation (recreate=True)
+// is evacuate.test.ts.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { DriverError, PowerState } from '../../../driver/driver';
@@ -97,17 +98,5 @@ describe('compute: rebuild_instance', () => {
     assert.deepEqual(h.faultsOf(uuid).map((f) => f.message), ['image would not start']);
     assert.deepEqual(h.notifier.eventsFor(requestId), ['rebuild.start', 'rebuild.error']);
     assert.equal(h.conductor.actionFor(uuid, requestId)?.events[0]?.result, 'Error');
-  });
-
-  it('evacuate (recreate): NotImplementedError, vm_state kept, task_state reverted', async () => {
-    const { context, instance } = h.api(uuid, { taskState: 'rebuilding', action: 'evacuate' });
-    const args = {
-      instance, orig_image_ref: null, image_ref: null, injected_files: [], new_pass: null, orig_sys_metadata: {}, bdms: null,
-      recreate: true, on_shared_storage: null, preserve_ephemeral: false, migration: null, scheduled_node: 'fake-1', limits: {},
-      request_spec: null, accel_uuids: [],
-    };
-    await assert.rejects(h.rpc('rebuild_instance', args, context), (err: unknown) => err instanceof RemoteFailure && err.className === 'NotImplementedError');
-    assert.equal(h.row(uuid)['vm_state'], 'active');
-    assert.equal(h.row(uuid)['task_state'], null);
   });
 });
