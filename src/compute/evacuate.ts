@@ -4,8 +4,9 @@
 //   _rebuild_default_impl with evacuate=True, then the resource tracker's finish_evacuation). The container died with
 //   its host and Berth has no shared storage, so an evacuated instance starts afresh from its Glance image, as a
 //   libvirt instance on local disk does: whatever its writable layer held is lost.
-// - the source coming back: _destroy_evacuated_instances at init_host (not yet: the source still only logs such
-//   containers).
+// - the source coming back: _destroy_evacuated_instances at init_host, before any other reconciliation. Containers
+//   of instances that were evacuated away are destroyed, the instances' allocations against this host's provider are
+//   removed from Placement, and the migrations end 'completed'.
 //
 // Migration status, as Nova: 'accepted' (nova-api) → 'pre-migrating' (the rebuild claim here) → 'done' (finished
 // here) or 'failed' (anything went wrong here) → 'completed' (the source cleaned up after itself).
@@ -23,6 +24,9 @@ import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } fro
 import { instanceFaultRollback } from './resize';
 import { applyMigrationContext } from './resource-tracker';
 import { TaskState, VmState } from './states';
+
+/** _destroy_evacuated_instances: migrations still accepted or under way count too, so no instance runs twice. */
+export const EVACUATION_STATUSES_TO_CLEAN = Object.freeze(['accepted', 'pre-migrating', 'done']);
 
 export interface EvacuateDeps {
   readonly host: string;
@@ -269,6 +273,86 @@ export class EvacuateOperations {
 
   private async notifyError(context: RequestContext, instance: Instance, err: RemoteFailure): Promise<void> {
     await this.deps.notifier.instanceAction(context, instance, 'rebuild', 'error', { fault: err });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Source: _destroy_evacuated_instances at init_host.
+
+  /**
+   * Destroys the local containers of instances evacuated away from this host, removes their allocations against
+   * this host's provider and completes their migrations. Returns the evacuated instance uuids (init_host leaves
+   * them alone afterwards). A failure to read the migrations is the caller's to log; per-instance failures are
+   * logged here and leave that migration as it was, so the next start-up tries again.
+   */
+  async destroyEvacuatedInstances(context: RequestContext): Promise<Set<string>> {
+    const filters = {
+      source_compute: this.deps.host,
+      status: [...EVACUATION_STATUSES_TO_CLEAN],
+      migration_type: 'evacuation',
+    };
+    const migrations = await this.deps.conductor.migrationListGetByFilters({ ...context, read_deleted: 'yes' }, filters);
+    if (migrations.length === 0) return new Set();
+    const evacuations = new Map<string, Migration>();
+    for (const migration of migrations) evacuations.set(String(migration.get('instance_uuid')), migration);
+
+    // _get_instances_on_driver: the instances Nova knows for the containers the runtime has.
+    const onRuntime = await this.deps.driver.listInstances();
+    const local = new Map<string, Instance>();
+    const candidates = onRuntime.map((i) => i.uuid).filter((u) => evacuations.has(u));
+    if (candidates.length > 0) {
+      for (const instance of await this.deps.conductor.instanceListGetByFilters(context, { uuid: candidates })) {
+        local.set(String(instance.get('uuid')), instance);
+      }
+    }
+    const notDestroyed = new Set<string>();
+    for (const info of onRuntime) {
+      if (!local.has(info.uuid)) continue;
+      const log = this.instanceLog(context, info.uuid);
+      log.info('Destroying instance as it has been evacuated from this host but still exists in the hypervisor');
+      try {
+        await this.deps.driver.destroy(info);
+      } catch (err) {
+        // Nova would fail init_host here; Berth starts, keeps the migration as it is and tries at the next start.
+        log.error({ err }, 'could not destroy the container of an evacuated instance');
+        notDestroyed.add(info.uuid);
+      }
+    }
+
+    let providerUuid: string | null = null;
+    try {
+      providerUuid = await this.deps.resourceTracker.lookupNodeUuid(context);
+    } catch (err) {
+      this.log.error({ err }, 'could not look up this host\'s compute node; allocations of evacuated instances stay');
+    }
+    for (const [uuid, migration] of evacuations) {
+      const log = this.instanceLog(context, uuid);
+      if (notDestroyed.has(uuid)) continue;
+      try {
+        let instance = local.get(uuid);
+        if (!instance) {
+          try {
+            instance = await this.deps.conductor.instanceGetByUuid(context, uuid, []);
+          } catch (err) {
+            // Deleted meanwhile: whoever deleted it cleaned its allocations up.
+            if (isFailure(err, 'InstanceNotFound')) continue;
+            throw err;
+          }
+        }
+        log.info('Cleaning up allocations of the instance as it has been evacuated from this host');
+        if (providerUuid === null || migration.get('source_node') !== this.deps.nodename) {
+          log.error({ source_node: migration.get('source_node') }, 'Failed to clean allocation of evacuated instance as the source node %s is not found', String(migration.get('source_node')));
+          continue;
+        }
+        if (instance.get('deleted') !== true && !(await this.deps.placement.removeProviderTreeFromInstanceAllocation(context, uuid, providerUuid))) {
+          log.error({ rp_uuid: providerUuid }, 'Failed to clean allocation of evacuated instance on the source node %s', providerUuid);
+        }
+        migration.set('status', 'completed');
+        await this.deps.conductor.migrationSave(context, migration);
+      } catch (err) {
+        log.error({ err }, 'could not clean up after the evacuation of this instance');
+      }
+    }
+    return new Set(evacuations.keys());
   }
 }
 

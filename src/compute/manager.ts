@@ -1065,14 +1065,23 @@ export class ComputeManager {
     const context = adminContext();
     const instances = await this.deps.conductor.instanceListGetByHost(context, this.host, ['info_cache', 'metadata', 'system_metadata', 'flavor']);
     this.log.info({ instances: instances.length }, 'init_host: reconciling instances on this host');
+    // _destroy_evacuated_instances first: an instance evacuated away (even one still being evacuated, whose host is
+    // still ours) is the destination's now, so it is neither reconciled nor rebooted here.
+    let evacuated = new Set<string>();
+    try {
+      evacuated = await this.evacuation.destroyEvacuatedInstances(context);
+    } catch (err) {
+      this.log.error({ err }, 'init_host could not look for instances evacuated from this host');
+    }
     for (const instance of instances) {
+      if (evacuated.has(this.uuidOf(instance))) continue;
       try {
         await this.locks.run(this.uuidOf(instance), () => this.initInstance(context, instance));
       } catch (err) {
         this.instanceLog(context, instance).error({ err }, 'init_host could not reconcile this instance');
       }
     }
-    await this.errorOutInterruptedBuilds(context, new Set(instances.map((i) => this.uuidOf(i))));
+    await this.errorOutInterruptedBuilds(context, new Set([...instances.map((i) => this.uuidOf(i)), ...evacuated]));
     await this.reapOrphans(context, instances);
     if (instances.length > 0) await this.deps.scheduler.updateInstanceInfo(context, instances);
   }
@@ -1241,8 +1250,8 @@ export class ComputeManager {
       const deleted = instance === null || instance.get('deleted') === true || instance.get('vm_state') === VmState.DELETED;
       const log = this.instanceLog(context, info.uuid);
       if (!deleted) {
-        // Nova destroys such a guest only after an evacuation it has a record of; Berth never evacuates, so a live
-        // instance placed elsewhere is an operator's puzzle (a renamed host?), not something to destroy unasked.
+        // Nova destroys such a guest only after an evacuation it has a record of (init_host did those); without one, a
+        // live instance placed elsewhere is an operator's puzzle (a renamed host?), not something to destroy unasked.
         if (instance !== null && instance.get('host') !== this.host && instance.get('host') !== null) {
           log.warn({ name: info.name, instance_host: instance.get('host') }, 'A container of this host belongs to an instance Nova places on %s; leaving it alone', String(instance.get('host')));
         }

@@ -1,6 +1,6 @@
-// Evacuation's destination (src/compute/evacuate.ts): rebuild_instance(recreate=True) on this host after another host
-// died (Nova's _do_rebuild_instance_with_claim / _do_rebuild_instance / finish_evacuation). Fake driver, fake
-// conductor, fake Placement.
+// Evacuation, both halves (src/compute/evacuate.ts): rebuild_instance(recreate=True) on this host after another host
+// died (Nova's _do_rebuild_instance_with_claim / _do_rebuild_instance / finish_evacuation), and init_host's
+// _destroy_evacuated_instances when this host is the one that comes back. Fake driver, fake conductor, fake Placement.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { DriverError, PowerState } from '../../../driver/driver';
@@ -204,5 +204,117 @@ describe('compute: evacuate (rebuild_instance recreate=True)', () => {
     assert.deepEqual(h.faultsOf(uuid), []);
     assert.equal(h.conductor.migration(migrationId)['status'], 'failed');
     assert.deepEqual(h.notifier.eventsFor(requestId), ['rebuild.start', 'rebuild.error']);
+  });
+});
+
+describe('compute: init_host destroys evacuated instances (_destroy_evacuated_instances)', () => {
+  let h: Harness;
+  let provider: string;
+
+  beforeEach(async () => {
+    h = await Harness.create();
+    await h.tracker.updateAvailableResource(undefined, true);
+    provider = h.tracker.nodeUuid as string;
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  const containers = async (): Promise<string[]> => (await h.driver.listInstances()).map((i) => i.uuid).sort();
+
+  /** An instance of ours, evacuated to `other` while we were down: its container still here, an evacuation migration. */
+  async function evacuatedAway(status: string, other = 'other-host'): Promise<{ uuid: string; migrationId: number }> {
+    const uuid = await h.activeInstance();
+    const row = h.row(uuid);
+    const flavor = (row['flavor'] as Record<string, unknown>)['nova_object.data'] as Record<string, unknown>;
+    const consumer = h.placement.consumers.get(uuid) ?? { allocations: {}, project_id: 'p', user_id: 'u', generation: 1 };
+    consumer.allocations[provider] = { resources: flavorResources(flavor) };
+    consumer.allocations['other-provider'] = { resources: flavorResources(flavor) };
+    h.placement.consumers.set(uuid, consumer);
+    if (status === 'done') {
+      row['host'] = other;
+      row['node'] = other;
+    }
+    const migration = h.conductor.addMigration({
+      uuid: randomUUID(), source_compute: CAPTURE_HOST, source_node: CAPTURE_HOST, dest_compute: other, dest_node: other,
+      instance_uuid: uuid, status, migration_type: 'evacuation',
+    });
+    return { uuid, migrationId: Number(migration['id']) };
+  }
+
+  for (const status of ['accepted', 'pre-migrating', 'done']) {
+    it(`a '${status}' evacuation: the container destroyed, our share of the allocation removed, the migration completed`, async () => {
+      const { uuid, migrationId } = await evacuatedAway(status);
+      await h.manager.initHost();
+      assert.deepEqual(await containers(), []);
+      assert.equal(h.conductor.migration(migrationId)['status'], 'completed');
+      assert.deepEqual(h.placement.treeRemovals, [[uuid, provider]]);
+      assert.deepEqual(Object.keys(h.placement.consumers.get(uuid)?.allocations ?? {}), ['other-provider']);
+      // Not reconciled as one of ours afterwards: no state change, no fault.
+      assert.equal(h.row(uuid)['vm_state'], 'active');
+      assert.deepEqual(h.faultsOf(uuid), []);
+    });
+  }
+
+  it('the query: source_compute this host, migration_type evacuation, statuses accepted / pre-migrating / done, read_deleted yes', async () => {
+    await h.manager.initHost();
+    const query = h.conductor.requests.find((r) => r.objName === 'MigrationList' && r.objMethod === 'get_by_filters');
+    assert.ok(query);
+    assert.deepEqual((query.args['args'] as unknown[])[0], { source_compute: CAPTURE_HOST, status: ['accepted', 'pre-migrating', 'done'], migration_type: 'evacuation' });
+    assert.equal(query.context.read_deleted, 'yes');
+  });
+
+  it('failed, completed and non-evacuation migrations are left alone; so is a container placed elsewhere without one', async () => {
+    const failed = await evacuatedAway('failed');
+    const completed = await evacuatedAway('completed');
+    const elsewhere = await h.activeInstance();
+    h.row(elsewhere)['host'] = 'renamed-host';
+    const resize = await h.activeInstance();
+    h.conductor.addMigration({ uuid: randomUUID(), source_compute: CAPTURE_HOST, source_node: CAPTURE_HOST, instance_uuid: resize, status: 'done', migration_type: 'resize' });
+    await h.manager.initHost();
+    assert.deepEqual(await containers(), [failed.uuid, completed.uuid, elsewhere, resize].sort());
+    assert.equal(h.conductor.migration(failed.migrationId)['status'], 'failed');
+    assert.equal(h.conductor.migration(completed.migrationId)['status'], 'completed');
+    assert.deepEqual(h.placement.treeRemovals, []);
+  });
+
+  it('an instance deleted meanwhile: its container goes (reaped), nothing is removed from placement, the migration stays', async () => {
+    const { uuid, migrationId } = await evacuatedAway('done');
+    h.row(uuid)['deleted'] = true;
+    await h.manager.initHost();
+    assert.deepEqual(await containers(), []);
+    assert.deepEqual(h.placement.treeRemovals, []);
+    assert.equal(h.conductor.migration(migrationId)['status'], 'done');
+  });
+
+  it('evacuated instance whose container is already gone: allocation removed and migration completed all the same', async () => {
+    const { uuid, migrationId } = await evacuatedAway('done');
+    await h.driver.destroy({ uuid, name: '' });
+    await h.manager.initHost();
+    assert.equal(h.conductor.migration(migrationId)['status'], 'completed');
+    assert.deepEqual(h.placement.treeRemovals, [[uuid, provider]]);
+  });
+
+  it('a destroy that fails: logged, the migration kept for the next start-up, the other instances still handled', async () => {
+    const stuck = await evacuatedAway('done');
+    const fine = await evacuatedAway('done');
+    const destroy = h.driver.destroy.bind(h.driver);
+    h.driver.destroy = async (r) => {
+      if (r.uuid === stuck.uuid) throw new DriverError('runtime said no');
+      return destroy(r);
+    };
+    await h.manager.initHost();
+    assert.equal(h.conductor.migration(stuck.migrationId)['status'], 'done');
+    assert.equal(h.conductor.migration(fine.migrationId)['status'], 'completed');
+    assert.deepEqual(h.placement.treeRemovals, [[fine.uuid, provider]]);
+  });
+
+  it('an evacuation still under way (host still ours): not reconciled by _init_instance, even in a rebuild task state', async () => {
+    const { uuid } = await evacuatedAway('pre-migrating');
+    h.row(uuid)['task_state'] = 'rebuilding';
+    await h.manager.initHost();
+    assert.equal(h.row(uuid)['vm_state'], 'active', 'not set to ERROR as an interrupted rebuild of ours');
+    assert.equal(h.row(uuid)['task_state'], 'rebuilding');
+    assert.deepEqual(h.faultsOf(uuid), []);
   });
 });
