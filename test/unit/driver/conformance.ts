@@ -455,6 +455,21 @@ export function describeDriverConformance(name: string, factory: () => Promise<D
       assert.equal((await driver.getDiagnostics(ref)).memoryMaxMb, 256);
     });
 
+    it('pre-caches an image with cacheImage (cached, then existing; a spawn then downloads nothing) and keeps an image a container uses', async () => {
+      if (!driver.capabilities.hasImageCache) return;
+      const fresh = image();
+      assert.equal(await driver.cacheImage(fresh), 'cached');
+      assert.equal(fresh.fetchCount, 1);
+      assert.equal(await driver.cacheImage(fresh), 'existing');
+      const ref = await spawn(instanceSpec(), fresh);
+      assert.equal(fresh.fetchCount, 1);
+      // Report only (removeUnused false): other suites' images on a shared runtime are never at risk here.
+      const report = await driver.manageImageCache(new Set(), { removeUnused: false, minimumAgeSec: 0 });
+      assert.equal(report.removed.length, 0);
+      assert.deepEqual(report.kept.filter((k) => k.imageId === fresh.id).map((k) => k.reason), ['container']);
+      await driver.destroy(ref);
+    });
+
     it('snapshots into a loadable docker archive, reporting the task states in order', async () => {
       const ref = await spawn();
       const taskStates: string[] = [];
