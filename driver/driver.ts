@@ -257,6 +257,13 @@ export interface ComputeDriver {
    * RuntimeUnavailable when the runtime is unreachable, DriverError otherwise.
    */
   spawn(instance: InstanceSpec, image: ImageSource, options?: SpawnOptions): Promise<void>;
+  /**
+   * Nova's finish_migration for a cross-host move: creates the instance from `image` (the source's committed
+   * instance, carried through Glance) with this host's labels and the spec's (new) flavor, and starts it only when
+   * `powerOn` (the instance was not STOPPED). Like spawn, it leaves nothing behind when it fails; the same errors.
+   * The source half is powerOff + snapshot (the committed writable layer streamed to the transfer image).
+   */
+  finishMigration(instance: InstanceSpec, image: ImageSource, powerOn: boolean): Promise<void>;
   /** Removes the instance and everything it owns on the runtime. Idempotent: a missing instance is success. */
   destroy(instance: InstanceRef): Promise<void>;
 

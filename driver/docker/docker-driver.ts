@@ -203,6 +203,34 @@ export class DockerDriver implements ComputeDriver {
     log.info({ container_id: container.id, image_id: image.id }, 'instance spawned');
   }
 
+  async finishMigration(instance: InstanceSpec, image: ImageSource, powerOn: boolean): Promise<void> {
+    // A booted spawn already does everything a started move needs (checks, cache, create, start, clean-up).
+    if (powerOn) return this.spawn(instance, image);
+    const log = this.logger.child({ instance_uuid: instance.uuid });
+    const { images, hostCpus } = this.connected();
+    if (image.containerFormat !== 'docker') {
+      throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
+    }
+    const policy = containerPolicy(instance.flavor, this.options);
+    const create = containerCreateOptions(instance, { ref: cachedImageRef(image), source: image }, policy, this.options, hostCpus);
+    // The instance was STOPPED: created, never started (Nova's finish_migration with power_on=False).
+    const unpin = images.pin(image.id);
+    let container: Docker.Container;
+    try {
+      await images.ensure(image);
+      try {
+        container = await this.request(`create of ${containerName(instance.uuid)}`, (signal) => this.docker.createContainer({ ...create.body, abortSignal: signal }));
+      } catch (error) {
+        if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
+        throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
+      }
+    } finally {
+      unpin();
+    }
+    this.ownedIds.set(instance.uuid, container.id);
+    log.info({ container_id: container.id, image_id: image.id }, 'migrated instance created (not started: it was stopped)');
+  }
+
   async destroy(instance: InstanceRef): Promise<void> {
     this.ownedIds.delete(instance.uuid);
     try {

@@ -174,6 +174,16 @@ export class FakeDriver implements ComputeDriver {
 
   async spawn(spec: InstanceSpec, image: ImageSource, options: SpawnOptions = {}): Promise<void> {
     await this.enter('spawn');
+    await this.create(spec, image, options, true);
+  }
+
+  async finishMigration(spec: InstanceSpec, image: ImageSource, powerOn: boolean): Promise<void> {
+    await this.enter('finishMigration');
+    await this.create(spec, image, {}, powerOn);
+  }
+
+  /** spawn and finishMigration: the checks, the image (cache), the instance; running only when `start`. */
+  private async create(spec: InstanceSpec, image: ImageSource, options: SpawnOptions, start: boolean): Promise<void> {
     if (image.containerFormat !== 'docker') {
       throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
     }
@@ -195,10 +205,15 @@ export class FakeDriver implements ComputeDriver {
       imageId,
       glanceImageId: image.id,
       flavor: spec.flavor,
-      powerState: PowerState.RUNNING,
-      startedAt: new Date(),
-      console: [`fake: booting ${spec.name} (${spec.hostname}) from image ${image.id}`],
+      powerState: start ? PowerState.RUNNING : PowerState.SHUTDOWN,
+      startedAt: start ? new Date() : null,
+      console: [start ? `fake: booting ${spec.name} (${spec.hostname}) from image ${image.id}` : `fake: created ${spec.name} (${spec.hostname}) from image ${image.id}`],
     };
+    if (!start) {
+      this.instances.set(spec.uuid, instance);
+      this.logger.info({ instance_uuid: spec.uuid, image_id: image.id }, 'instance created, not started');
+      return;
+    }
     if (command) instance.console.push(`fake: running ${JSON.stringify(command)}`);
     if (options.injectedFiles?.length) instance.console.push(`fake: ignored ${options.injectedFiles.length} injected files`);
     instance.console.push(`fake: ${spec.hostname} login:`);
