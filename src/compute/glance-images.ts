@@ -6,6 +6,7 @@ import type { ImageSource } from '../../driver/driver';
 import type { RequestContext } from '../messaging/types';
 import { imagePatch, ImageHashMismatch, ImageNotFound, ImageTooLarge, ImageUnacceptable, type GlanceClient, type GlanceImage } from '../image';
 import { novaError } from './exceptions';
+import type { MigrationImage, MigrationImagePort } from './migration-images';
 import type { ImagePort } from './ports';
 
 /** Glance attributes of an image record; everything else is a property (Nova keeps them under `properties`). */
@@ -15,7 +16,7 @@ const CORE_ATTRIBUTES = new Set([
   'updated_at', 'deleted', 'deleted_at', 'tags', 'file', 'schema', 'self', 'direct_url', 'locations', 'properties',
 ]);
 
-export class GlanceImages implements ImagePort {
+export class GlanceImages implements ImagePort, MigrationImagePort {
   constructor(
     private readonly glance: GlanceClient,
     /** Where verified downloads land before `docker load` ([DEFAULT] state_path/images). */
@@ -87,4 +88,39 @@ export class GlanceImages implements ImagePort {
     });
     return images.map((i) => i.id);
   }
+  // --- MigrationImagePort: the temporary image of a cross-host move, with the service credentials only ---------
+
+  async createMigrationImage(context: RequestContext, image: MigrationImage): Promise<void> {
+    await this.glance.createImage(serviceContext(context), {
+      id: image.id,
+      name: image.name,
+      container_format: 'docker',
+      disk_format: 'raw',
+      visibility: 'private',
+      berth_migration: image.migrationUuid,
+      instance_uuid: image.instanceUuid,
+    });
+  }
+
+  async uploadMigrationImage(context: RequestContext, imageId: string, data: Readable): Promise<void> {
+    await this.glance.uploadImageData(serviceContext(context), imageId, data);
+  }
+
+  async migrationImageSource(context: RequestContext, imageId: string): Promise<ImageSource> {
+    const service = serviceContext(context);
+    return this.source(service, await this.show(service, imageId));
+  }
+
+  async deleteMigrationImage(context: RequestContext, imageId: string): Promise<boolean> {
+    return this.glance.deleteImage(serviceContext(context), imageId);
+  }
+
+}
+
+/**
+ * The request's ids without the user's token or catalog: GlanceClient then authenticates with its fallback session
+ * ([glance], else [service_user]), so the image belongs to the service project.
+ */
+function serviceContext(context: RequestContext): RequestContext {
+  return { request_id: context.request_id, global_request_id: context.global_request_id ?? null, auth_token: null };
 }

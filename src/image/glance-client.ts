@@ -212,6 +212,24 @@ export class GlanceClient {
     });
   }
 
+  /**
+   * POST /v2/images: a queued image record with the given attributes and properties (strings, as Glance v2 keeps
+   * them); `id` may be chosen by the caller. Not retried: a retry after a lost answer would find the id taken.
+   */
+  async createImage(ctx: ImageRequestContext, attributes: Readonly<Record<string, unknown>>): Promise<GlanceImage> {
+    const imageId = typeof attributes['id'] === 'string' ? attributes['id'] : null;
+    const base = await this.endpoint(ctx);
+    let res: { data: unknown };
+    try {
+      res = await this.send(ctx, base, { method: 'POST', path: '/v2/images', headers: { 'Content-Type': 'application/json' }, json: attributes }, true);
+    } catch (err) {
+      throw translate(err, imageId);
+    }
+    const created = image(res.data, '/v2/images');
+    this.logger.info({ ...requestLogFields(ctx), image_id: created.id }, 'image created');
+    return created;
+  }
+
   /** PATCH /v2/images/<id> with a JSON patch (see imagePatch); returns the updated record. */
   async updateImage(ctx: ImageRequestContext, imageId: string, patch: readonly ImagePatchOp[]): Promise<GlanceImage> {
     const data = await this.withRetries(ctx, imageId, {
