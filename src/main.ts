@@ -172,6 +172,7 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
     logger,
   });
 
+  const images = new GlanceImages(glance, path.join(D.state_path, 'images'));
   const manager = new ComputeManager({
     options: {
       host,
@@ -190,7 +191,9 @@ export function buildService(config: BerthConfig, logger: Logger): ComputeServic
     conductor,
     driver,
     placement,
-    images: new GlanceImages(glance, path.join(D.state_path, 'images')),
+    images,
+    // Moving a container between hosts goes through a service-project image: only with a service credential.
+    ...(glanceSession ? { migrationImages: images } : {}),
     scheduler: new SchedulerReports(rpcClient, host, config.filter_scheduler.track_instance_changes, logger.child({ component: 'scheduler-reports' })),
     resourceTracker,
     notifier,

@@ -16,6 +16,7 @@ import { addInstanceFault, runInstanceOperation, tracebackText, type OperationDe
 import { instanceRef, instanceSpec } from './instance-spec';
 import { KeyedMutex, Semaphore } from './concurrency';
 import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } from './ports';
+import type { MigrationImagePort } from './migration-images';
 import type { ComputeRpcApi } from './compute-rpcapi';
 import { ResizeOperations } from './resize';
 import { IMAGE_CACHE_DEFAULTS, ImageCacheManager, type ImageCacheManagerOptions } from './image-cache-manager';
@@ -61,8 +62,10 @@ export interface ComputeManagerDeps {
   readonly resourceTracker: ResourceTrackerPort;
   readonly notifier: InstanceNotifier;
   readonly logger: Logger;
-  /** The casts to other computes (to ourselves: a resize never leaves this host). */
+  /** The casts to other computes (resize and cold migration steps; to ourselves for a same-host resize). */
   readonly computeRpc: ComputeRpcApi;
+  /** The temporary Glance image of a cross-host move (service credentials); without it instances never move. */
+  readonly migrationImages?: MigrationImagePort;
 }
 
 type BuildResult = 'active' | 'failed' | 'rescheduled';

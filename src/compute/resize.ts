@@ -1,13 +1,19 @@
-// Resize on a Berth host: nova/compute/manager.py prep_resize → resize_instance → finish_resize, then confirm_resize,
-// or revert_resize → finish_revert_resize, with Nova's task states, Migration statuses, flavors, migration context,
-// Placement allocations, instance action events, faults and notifications. A container cannot move between hosts,
-// so source and destination are always this host (nova.conf allow_resize_to_same_host = True lets the scheduler pick
-// it): the casts between the steps go to our own queue, and the "move" is stop, new limits (docker update), start.
+// Resize and cold migration on Berth hosts: nova/compute/manager.py prep_resize → resize_instance → finish_resize,
+// then confirm_resize, or revert_resize → finish_revert_resize, with Nova's task states, Migration statuses,
+// flavors, migration context, Placement allocations, instance action events, faults and notifications. The casts
+// between the steps go to the host that runs the next one (our own queue when source and destination are this host).
 //
-// Where Berth's driver differs from libvirt's: migrate_disk_and_power_off stops the container and applies the new
-// flavor's limits (a refusal of the new flavor rolls back, as libvirt's pre-checks do, with InstanceFaultRollback);
-// finish_migration powers it on; revert_resize stops it rather than destroying it (the same container serves the
-// revert); finish_revert_migration puts the old limits back and powers it on. Nothing is ever copied.
+// On the same host (nova.conf allow_resize_to_same_host = True) nothing is copied: migrate_disk_and_power_off stops
+// the container and applies the new flavor's limits (a refusal rolls back, as libvirt's pre-checks do, with
+// InstanceFaultRollback); finish_migration powers it on; revert_resize stops it rather than destroying it (the same
+// container serves the revert); finish_revert_migration puts the old limits back and powers it on.
+//
+// To another host (non-shared storage, as libvirt's copy of the instance directory): the container's disk is its
+// writable layer. migrate_disk_and_power_off stops it, commits and uploads it to a temporary Glance image of the
+// service project (src/compute/migration-images.ts) and names that image in disk_info; finish_migration on the
+// destination loads it and creates the container there with the new flavor (started unless it was STOPPED). The
+// source container stays, stopped, until confirm_resize destroys it or finish_revert_resize starts it again; the
+// temporary image goes at confirm, at revert, and on every failure after which nobody will load it.
 import type { ComputeDriver, InstanceRef } from '../../driver/driver';
 import { PowerState } from '../../driver/driver';
 import type { Logger } from '../log';
@@ -21,8 +27,9 @@ import type { ComputeRpcApi } from './compute-rpcapi';
 import type { KeyedMutex } from './concurrency';
 import { fromDriverError, isFailure, notImplemented, novaError } from './exceptions';
 import { addInstanceFault, runInstanceOperation, type OperationDeps } from './instance-operation';
-import { flavorSpec } from './instance-spec';
+import { flavorSpec, instanceSpec } from './instance-spec';
 import type { PlacementPort, ResourceTrackerPort, SchedulerPort } from './ports';
+import { migrationDiskInfo, migrationImage, migrationImageIdOf, type MigrationImagePort } from './migration-images';
 import { applyMigrationContext } from './resource-tracker';
 import { TaskState, VmState, type NotificationAction } from './states';
 
@@ -50,6 +57,13 @@ export interface ResizeDeps {
   readonly powerOffTimeout: (instance: Instance, cleanShutdown: boolean) => number;
   /** The decorated stop_instance (own compute_stop_instance event), for a caller that already holds the lock. */
   readonly stopInstance: (context: RequestContext, instance: Instance) => Promise<void>;
+  /** [DEFAULT] instance_name_template, for the container a cross-host move creates. */
+  readonly options: { readonly instanceNameTemplate: string };
+  /**
+   * The temporary Glance image of a cross-host move (service credentials). Without it (no [glance] or
+   * [service_user] credential) an instance cannot leave or reach this host: prep_resize refuses as before.
+   */
+  readonly migrationImages?: MigrationImagePort | undefined;
 }
 
 export interface PrepResizeArgs {
@@ -168,10 +182,10 @@ export class ResizeOperations {
     if (sameHost && flavor.get('id') === instance.get('instance_type_id')) {
       throw instanceFaultRollback(novaError('UnableToMigrateToSelf', { instance_id: uuid, host: this.deps.host }));
     }
-    if (!sameHost) {
+    if (!sameHost && !this.deps.migrationImages) {
       throw instanceFaultRollback(
         novaError('MigrationPreCheckError', {
-          reason: `instance ${uuid} runs on host ${source} and a container cannot move to host ${this.deps.host}; Berth resizes an instance on its own host only`,
+          reason: `instance ${uuid} runs on host ${source}; host ${this.deps.host} has no Glance service credential ([glance] or [service_user]) to receive a container through Glance`,
         }),
       );
     }
@@ -291,23 +305,29 @@ export class ResizeOperations {
 
         const diskInfo = await this.migrateDiskAndPowerOff(context, instance, migration, flavor, this.deps.powerOffTimeout(instance, a.cleanShutdown));
 
-        migration.set('status', 'post-migrating');
-        await this.deps.conductor.migrationSave(context, migration);
-        instance.set('host', migration.get('dest_compute') ?? null);
-        instance.set('node', migration.get('dest_node') ?? null);
-        // Set here, not in finish_resize: the tracker must see the old flavor of a migrated instance at once.
-        const current = instance.get('flavor');
-        if (current) instance.set('old_flavor', current.clone());
-        instance.set('task_state', TaskState.RESIZE_MIGRATED);
-        await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_MIGRATING });
+        try {
+          migration.set('status', 'post-migrating');
+          await this.deps.conductor.migrationSave(context, migration);
+          instance.set('host', migration.get('dest_compute') ?? null);
+          instance.set('node', migration.get('dest_node') ?? null);
+          // Set here, not in finish_resize: the tracker must see the old flavor of a migrated instance at once.
+          const current = instance.get('flavor');
+          if (current) instance.set('old_flavor', current.clone());
+          instance.set('task_state', TaskState.RESIZE_MIGRATED);
+          await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_MIGRATING });
 
-        await this.deps.computeRpc.finishResize(context, String(migration.get('dest_compute')), {
-          instance,
-          migration,
-          image: a.image,
-          diskInfo,
-          requestSpec: a.requestSpec,
-        });
+          await this.deps.computeRpc.finishResize(context, String(migration.get('dest_compute')), {
+            instance,
+            migration,
+            image: a.image,
+            diskInfo,
+            requestSpec: a.requestSpec,
+          });
+        } catch (err) {
+          // finish_resize was never sent: no destination will load the transferred image.
+          await this.deleteMigrationImage(context, instance, migration, 'resize_instance failed after the transfer');
+          throw err;
+        }
       }),
     );
     await this.notify(context, instance, 'resize', 'end');
@@ -321,11 +341,7 @@ export class ResizeOperations {
   private async migrateDiskAndPowerOff(context: RequestContext, instance: Instance, migration: Migration, flavor: Flavor, timeoutSec: number): Promise<string> {
     const uuid = this.uuidOf(instance);
     const dest = migration.get('dest_compute') ?? null;
-    if (dest !== this.deps.host) {
-      throw instanceFaultRollback(
-        novaError('MigrationPreCheckError', { reason: `a container cannot move from host ${this.deps.host} to host ${String(dest)}` }),
-      );
-    }
+    if (dest !== this.deps.host) return this.migrateToOtherHost(context, instance, migration, String(dest), timeoutSec);
     const ref = this.deps.ref(instance);
     const wasRunning = (await this.powerState(ref)) === PowerState.RUNNING;
     await this.deps.driver.powerOff(ref, timeoutSec);
@@ -340,6 +356,46 @@ export class ResizeOperations {
       throw instanceFaultRollback(fromDriverError(err, uuid));
     }
     return NO_DISK_INFO;
+  }
+
+  /**
+   * migrate_disk_and_power_off to another host: stop the container, commit its writable layer (the driver's snapshot:
+   * commit + save, under its deadlines) into a temporary service-project image, and name that image in disk_info.
+   * Until the image is complete nothing has moved: a failure deletes the image, starts the container again if it ran,
+   * and rolls back (InstanceFaultRollback), as the same-host path does when the runtime refuses the new flavor.
+   */
+  private async migrateToOtherHost(context: RequestContext, instance: Instance, migration: Migration, dest: string, timeoutSec: number): Promise<string> {
+    const uuid = this.uuidOf(instance);
+    const log = this.instanceLog(context, instance);
+    const images = this.deps.migrationImages;
+    if (!images || !this.deps.driver.capabilities.supportsSnapshot) {
+      const why = images ? `the ${this.deps.driver.type} driver cannot commit a container` : 'this host has no Glance service credential ([glance] or [service_user])';
+      throw instanceFaultRollback(novaError('MigrationPreCheckError', { reason: `instance ${uuid} cannot move from host ${this.deps.host} to host ${dest}: ${why}` }));
+    }
+    const ref = this.deps.ref(instance);
+    const wasRunning = (await this.powerState(ref)) === PowerState.RUNNING;
+    await this.deps.driver.powerOff(ref, timeoutSec);
+    const image = migrationImage(String(migration.get('uuid')), uuid);
+    let created = false;
+    try {
+      await images.createMigrationImage(context, image);
+      created = true;
+      await this.deps.driver.snapshot(ref, {
+        imageId: image.id,
+        upload: (data) => images.uploadMigrationImage(context, image.id, data),
+        // The instance's task state stays resize_migrating: the transfer is part of it, not an image task.
+        updateTaskState: async () => undefined,
+      });
+    } catch (err) {
+      log.error({ err, image_id: image.id, dest }, 'The transfer of the instance to host %s failed; it stays on this host', dest);
+      if (created) await this.deleteMigrationImage(context, instance, migration, 'the transfer failed');
+      if (wasRunning) {
+        await this.deps.driver.powerOn(ref).catch((startErr: unknown) => log.error({ err: startErr }, 'could not start the instance again after the failed transfer'));
+      }
+      throw instanceFaultRollback(fromDriverError(err, uuid));
+    }
+    log.info({ image_id: image.id, dest }, 'Instance transferred for host %s through Glance image %s', dest, image.id);
+    return migrationDiskInfo(image);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -360,6 +416,8 @@ export class ResizeOperations {
             String(migration.get('source_compute')),
           );
           await this.deleteAllocationAfterMove(context, instance, migration);
+          // The instance is ERROR here: no revert will run, and the source keeps its stopped container.
+          await this.deleteMigrationImage(context, instance, migration, 'finish_resize failed');
           throw err;
         }
         await this.deps.scheduler.updateInstanceInfo(context, [instance]);
@@ -385,9 +443,12 @@ export class ResizeOperations {
     await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_MIGRATED });
     await this.notify(context, instance, 'resize_finish', 'start');
 
-    // finish_migration: the limits are on the container already (migrate_disk_and_power_off); a STOPPED instance stays off.
+    // finish_migration: on this host the limits are on the container already (migrate_disk_and_power_off); from
+    // another host the container is created here from the transferred image. A STOPPED instance stays off.
+    const powerOn = oldVmState !== VmState.STOPPED;
     try {
-      if (oldVmState !== VmState.STOPPED) await this.deps.driver.powerOn(this.deps.ref(instance));
+      if (isCrossHost(migration)) await this.finishMigrationFromOtherHost(context, instance, a.diskInfo, powerOn);
+      else if (powerOn) await this.deps.driver.powerOn(this.deps.ref(instance));
     } catch (err) {
       if (flavorChanges) setInstanceInfo(instance, oldFlavor);
       throw err;
@@ -399,6 +460,18 @@ export class ResizeOperations {
     instance.set('task_state', null);
     instance.set('launched_at', new Date());
     await this.deps.conductor.instanceSave(context, instance, { expectedTaskState: TaskState.RESIZE_FINISH });
+  }
+
+  /** finish_migration from another host: the image disk_info names, loaded with the service credentials. */
+  private async finishMigrationFromOtherHost(context: RequestContext, instance: Instance, diskInfo: unknown, powerOn: boolean): Promise<void> {
+    const uuid = this.uuidOf(instance);
+    const imageId = migrationImageIdOf(diskInfo);
+    if (imageId === null) throw novaError('MigrationError', { reason: `disk_info names no transferred image of instance ${uuid}` });
+    const images = this.deps.migrationImages;
+    if (!images) throw novaError('MigrationError', { reason: `host ${this.deps.host} has no Glance service credential to load the transferred instance` });
+    const source = await images.migrationImageSource(context, imageId);
+    await this.deps.driver.finishMigration(instanceSpec(this.deps.options.instanceNameTemplate, instance, false), source, powerOn);
+    this.instanceLog(context, instance).info({ image_id: imageId, power_on: powerOn }, 'Instance created from the transferred image %s', imageId);
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -454,7 +527,12 @@ export class ResizeOperations {
   /** _confirm_resize */
   private async confirmResizeBody(context: RequestContext, instance: Instance, migration: Migration): Promise<void> {
     await this.notify(context, instance, 'resize_confirm', 'start');
-    // driver.confirm_migration: nothing of the old flavor is left on the runtime to clean up.
+    // driver.confirm_migration: on this host nothing of the old flavor is left on the runtime to clean up; after a
+    // move the stopped source container and the transferred image go.
+    if (isCrossHost(migration)) {
+      await this.deps.driver.destroy(this.deps.ref(instance));
+      await this.deleteMigrationImage(context, instance, migration, 'the move is confirmed');
+    }
     await this.ensureFields(context, instance, ['migration_context']);
     await this.deps.resourceTracker.dropMoveClaimAtSource(context, instance, migration);
     // The user may have started a resized STOPPED instance before confirming: the power state decides.
@@ -477,8 +555,18 @@ export class ResizeOperations {
       this.deps.locks.run(uuid, () =>
         this.errorOutInstanceOnException(context, instance, VmState.ACTIVE, async () => {
           await this.ensureFields(context, instance, ['flavor', 'system_metadata', 'migration_context']);
-          // driver.destroy on the destination: the container is the source's too, so it is stopped, not removed.
-          await this.deps.driver.powerOff(this.deps.ref(instance), this.deps.powerOffTimeout(instance, true));
+          // driver.destroy on the destination; on the same host the container is the source's too, so it is stopped.
+          if (isCrossHost(migration)) {
+            try {
+              await this.deps.driver.destroy(this.deps.ref(instance));
+            } catch (err) {
+              // ERROR here: no finish_revert_resize follows, so nothing will load the transferred image any more.
+              await this.deleteMigrationImage(context, instance, migration, 'revert_resize failed');
+              throw err;
+            }
+          } else {
+            await this.deps.driver.powerOff(this.deps.ref(instance), this.deps.powerOffTimeout(instance, true));
+          }
           await this.deps.resourceTracker.dropMoveClaimAtDest(context, instance, migration);
           await this.deps.computeRpc.finishRevertResize(context, String(migration.get('source_compute')), {
             instance,
@@ -499,6 +587,8 @@ export class ResizeOperations {
           await this.errorOutInstanceOnException(context, instance, VmState.ACTIVE, () => this.finishRevertResizeBody(context, instance, migration));
         } finally {
           await this.deleteStashedFlavorInfo(context, instance);
+          // The destination's copy is gone (revert_resize): the image is of no use, however the revert ended.
+          if (isCrossHost(migration)) await this.deleteMigrationImage(context, instance, migration, 'the move is reverted');
         }
       }),
     );
@@ -530,10 +620,11 @@ export class ResizeOperations {
       throw err;
     }
 
-    // finish_revert_migration: the old limits back, and the container up unless the instance was STOPPED.
+    // finish_revert_migration: the old limits back (a container that moved never lost them: it stayed here, stopped),
+    // and the container up unless the instance was STOPPED.
     const powerOn = oldVmState !== VmState.STOPPED;
     const ref = this.deps.ref(instance);
-    await this.deps.driver.changeFlavor(ref, flavorSpec(instance.get('flavor') as Flavor));
+    if (!isCrossHost(migration)) await this.deps.driver.changeFlavor(ref, flavorSpec(instance.get('flavor') as Flavor));
     if (powerOn) await this.deps.driver.powerOn(ref);
 
     await this.deps.conductor.instanceDropMigrationContext(context, instance);
@@ -621,6 +712,8 @@ export class ResizeOperations {
     } catch (err) {
       log.error({ err }, 'could not end the interrupted migration; its allocation may be left in placement');
     }
+    // A transfer to another host that the restart interrupted may have left its image behind.
+    if (migration && isCrossHost(migration)) await this.deleteMigrationImage(context, instance, migration, 'the move was interrupted');
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -745,6 +838,20 @@ export class ResizeOperations {
     await this.deps.conductor.instanceSave(context, instance);
   }
 
+  /** Deletes the temporary image of a cross-host move; logged, never failing the step (Glance keeps what it can't delete). */
+  private async deleteMigrationImage(context: RequestContext, instance: Instance, migration: Migration, why: string): Promise<void> {
+    const images = this.deps.migrationImages;
+    if (!images || !isCrossHost(migration)) return;
+    const imageId = migrationImage(String(migration.get('uuid')), this.uuidOf(instance)).id;
+    const log = this.instanceLog(context, instance);
+    try {
+      const deleted = await images.deleteMigrationImage(context, imageId);
+      log.info({ image_id: imageId, deleted }, 'Temporary migration image %s deleted (%s)', imageId, why);
+    } catch (err) {
+      log.warn({ err, image_id: imageId }, 'Could not delete the temporary migration image %s (%s); delete it with the service credentials', imageId, why);
+    }
+  }
+
   private async powerState(ref: InstanceRef): Promise<PowerState> {
     try {
       return (await this.deps.driver.getInfo(ref)).powerState;
@@ -776,6 +883,12 @@ export class ResizeOperations {
     }
     instance.resetChanges(loaded);
   }
+}
+
+/** True when the migration moves the instance to another host (a same-host resize has source == dest). */
+function isCrossHost(migration: Migration): boolean {
+  const dest = migration.get('dest_compute');
+  return typeof dest === 'string' && dest !== migration.get('source_compute');
 }
 
 /** _set_instance_info: the flavor and the columns Nova keeps beside it. */

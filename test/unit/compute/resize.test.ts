@@ -367,14 +367,14 @@ describe('compute: resize on this host', () => {
       ]);
     });
 
-    it('a prep_resize for an instance of another host fails early: allocation back, migration error, vm_state back, a fault', async () => {
+    it('without a Glance service credential, a prep_resize for an instance of another host fails early: allocation back, migration error, vm_state back, a fault', async () => {
       const uuid = await instance('stopped');
       h.row(uuid)['host'] = 'other-host';
       h.row(uuid)['node'] = 'other-host';
       const r = await prep(uuid);
       assert.ok(r.error instanceof RemoteFailure);
       assert.equal(r.error.className, 'MigrationPreCheckError');
-      assert.match(r.error.message, /^Migration pre-check error: instance .* runs on host other-host and a container cannot move to host fake-1/);
+      assert.match(r.error.message, /^Migration pre-check error: instance .* runs on host other-host; host fake-1 has no Glance service credential/);
       const row = h.row(uuid);
       assert.deepEqual([row['vm_state'], row['task_state'], row['host']], ['stopped', null, 'other-host']);
       assert.equal(h.conductor.migration(r.migrationId)['status'], 'error');
