@@ -1,0 +1,226 @@
+// Cold migration between two Berth hosts through the real control plane and the real `openstack` CLI (non-shared
+// storage, through Glance): host A drives the machine's shared dockerd, host B a private one (two hosts on one engine
+// would collide on the container name nova-<uuid>). A server boots on A, something is written into its container,
+// `openstack server migrate --host B` (compute API 2.56) takes it to VERIFY_RESIZE on B with a running container that
+// has the file, carried in a temporary private image of the service project (berth-migration-<migration uuid>) that
+// the user never sees; `server resize confirm` makes it ACTIVE, removes A's container and A's allocation and deletes
+// the image. A second server is migrated and reverted: back on A, running, with its file; nothing left on B.
+import assert from 'node:assert/strict';
+
+import { buildBusyboxImage } from '../support/images';
+import {
+  AIO,
+  BerthHost,
+  type Flavor,
+  type Image,
+  OpenStackCliError,
+  PrivateDockerd,
+  consumerAllocations,
+  findResourceProvider,
+  instanceActionsWithEvents,
+  openstack,
+  openstackJson,
+  printMeasure,
+  requireControlPlane,
+  requireDocker,
+  showImage,
+  showServer,
+  waitFor,
+  waitForServerStatus,
+} from './support';
+
+/** A row of `openstack server migration list -f json` at microversion 2.80. */
+interface MigrationRow {
+  readonly Id: number;
+  readonly UUID: string;
+  readonly Status: string;
+  readonly Type: string;
+  readonly 'Source Compute': string;
+  readonly 'Dest Compute': string;
+}
+
+describe('cold migration between two Berth hosts (e2e)', function () {
+  this.timeout(600_000);
+  let engine: PrivateDockerd | undefined;
+  let a: BerthHost;
+  let b: BerthHost;
+  let image: Image;
+  let flavor: Flavor;
+  let providerA = '';
+  let providerB = '';
+  /** The server the first test left on B (B's only container afterwards). */
+  let confirmedOnB = '';
+  /** Temporary images a failed run may leave behind (deleted in `after`, a missing one is fine). */
+  const transferImages = new Set<string>();
+
+  before(async function () {
+    await requireControlPlane(this);
+    await requireDocker(this);
+    engine = await PrivateDockerd.start('coldmig');
+    a = new BerthHost({ suite: 'coldmig-a' });
+    b = new BerthHost({ suite: 'coldmig-b', docker: engine });
+    const tar = buildBusyboxImage('berth-e2e-coldmig:latest');
+    await Promise.all([a.start(), b.start()]);
+    image = await a.uploadImage({ file: (await tar).tarPath });
+    flavor = await a.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
+    const [rpA, rpB] = await Promise.all([findResourceProvider(a.host), findResourceProvider(b.host)]);
+    assert.ok(rpA && rpB, 'both hosts have a resource provider');
+    providerA = rpA.uuid;
+    providerB = rpB.uuid;
+  });
+
+  after(async function () {
+    try {
+      for (const id of transferImages) await openstack(['image', 'delete', id]).catch(() => undefined);
+      // A first: it deletes the servers (wherever they are, B must still run), the image and the flavor.
+      await a?.cleanup();
+      await b?.cleanup();
+    } finally {
+      await engine?.destroy();
+    }
+  });
+
+  const providersOf = async (consumer: string): Promise<string[]> => (await consumerAllocations(consumer)).map((r) => r.resource_provider).sort();
+
+  async function migrationOf(id: string): Promise<MigrationRow> {
+    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
+    const migrations = rows.filter((r) => r.Type === 'migration');
+    assert.equal(migrations.length, 1, 'one migration');
+    return migrations[0] as MigrationRow;
+  }
+
+  /** `image show` as admin, or null when Glance has no such image. */
+  async function glanceImage(id: string): Promise<Image | null> {
+    try {
+      return await showImage(id);
+    } catch (err) {
+      if (err instanceof OpenStackCliError && /No Image found|could not be found|No image with a name or ID|404/i.test(err.stderr)) return null;
+      throw err;
+    }
+  }
+
+  /** Boots on A and writes a marker into the container's writable layer. */
+  async function bootWithMarker(text: string): Promise<string> {
+    const { server } = await a.bootServer({ flavor: flavor.id, image: image.id });
+    assert.equal(server['OS-EXT-SRV-ATTR:host'], a.host);
+    await a.docker.execInInstance(server.id, ['sh', '-c', `echo ${text} > /migrate-marker`]);
+    return server.id;
+  }
+
+  /** `openstack server migrate --host B` and the wait for VERIFY_RESIZE on B; the migration and its image. */
+  async function migrateToB(id: string): Promise<{ migration: MigrationRow; transfer: Image }> {
+    const started = Date.now();
+    await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', b.host, id]);
+    const server = await waitForServerStatus(id, 'VERIFY_RESIZE', { intervalMs: 500, timeoutMs: 240_000 });
+    printMeasure('migrate → VERIFY_RESIZE on B', (Date.now() - started) / 1000, 's');
+    assert.equal(server['OS-EXT-SRV-ATTR:host'], b.host);
+    assert.equal(server['OS-EXT-SRV-ATTR:hypervisor_hostname'], b.host);
+    const migration = await migrationOf(id);
+    transferImages.add(migration.UUID);
+    assert.equal(migration.Status, 'finished');
+    assert.equal(migration['Source Compute'], a.host);
+    assert.equal(migration['Dest Compute'], b.host);
+
+    // The copy runs on B with the file; A keeps its container, stopped, for a revert.
+    const onB = await b.docker.requireInstanceContainer(id);
+    assert.equal(onB.State.Running, true, 'a running container on B');
+    assert.equal(onB.Config.Labels?.['openstack.compute_host'], b.host);
+    const onA = await a.docker.requireInstanceContainer(id);
+    assert.equal(onA.State.Running, false, "A's container is stopped");
+    // While the move waits for confirm or revert, the migration holds A and the server B.
+    assert.deepEqual(await providersOf(migration.UUID), [providerA]);
+    assert.deepEqual(await providersOf(id), [providerB]);
+
+    // The transfer image: private, of the service project, named for the migration; not in the user's image list.
+    const transfer = await glanceImage(migration.UUID);
+    assert.ok(transfer, `the temporary image ${migration.UUID} exists until confirm or revert`);
+    assert.equal(transfer.name, `berth-migration-${migration.UUID}`);
+    assert.equal(transfer.visibility, 'private');
+    assert.equal(transfer.container_format, 'docker');
+    assert.equal(transfer.properties['berth_migration'], migration.UUID);
+    assert.equal(transfer.properties['instance_uuid'], id);
+    const service = await openstackJson<{ id: string }>(['project', 'show', 'service']);
+    assert.equal(transfer['owner'], service.id, 'owned by the service project');
+    const demoImages = await openstackJson<Array<{ ID: string }>>(['image', 'list'], { openrc: AIO.demoOpenrc });
+    assert.ok(!demoImages.some((i) => i.ID === migration.UUID), "not in a user's image list");
+    return { migration, transfer };
+  }
+
+  it('migrate --host B → VERIFY_RESIZE on B with the file; confirm → ACTIVE, A emptied, the image deleted', async () => {
+    const id = await bootWithMarker('carried-over');
+    confirmedOnB = id;
+    const { migration } = await migrateToB(id);
+    assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'carried-over');
+
+    await openstack(['server', 'resize', 'confirm', id]);
+    await waitFor(
+      `the migration of ${id} confirmed`,
+      async () => {
+        const m = await migrationOf(id);
+        return m.Status === 'confirmed' ? { done: true, value: m } : { done: false, seen: m.Status };
+      },
+      { intervalMs: 500, timeoutMs: 120_000 },
+    );
+    const server = await waitForServerStatus(id, 'ACTIVE', { intervalMs: 500, timeoutMs: 60_000 });
+    assert.equal(server['OS-EXT-SRV-ATTR:host'], b.host);
+    assert.equal((await b.docker.requireInstanceContainer(id)).State.Running, true);
+    assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'carried-over');
+    assert.equal(await a.docker.instanceContainer(id), null, "A's container is gone");
+    assert.deepEqual(await providersOf(migration.UUID), [], "the migration's allocation on A is gone");
+    assert.deepEqual(await providersOf(id), [providerB]);
+    assert.equal(await glanceImage(migration.UUID), null, 'the temporary image is deleted');
+
+    const actions = await instanceActionsWithEvents(id);
+    const migrate = actions.find((x) => x.action === 'migrate');
+    assert.ok(migrate, 'a migrate action');
+    assert.deepEqual(
+      migrate.events.filter((e) => e.event.startsWith('compute_')).map((e) => `${e.event} ${e.result}`).sort(),
+      ['compute_finish_resize Success', 'compute_prep_resize Success', 'compute_resize_instance Success'],
+    );
+    const confirm = actions.find((x) => x.action === 'confirmResize');
+    assert.deepEqual(confirm?.events.map((e) => `${e.event} ${e.result}`), ['compute_confirm_resize Success']);
+    // The server is B's now: it can be stopped and started there.
+    await openstack(['server', 'stop', id]);
+    await waitForServerStatus(id, 'SHUTOFF', { intervalMs: 500 });
+    await openstack(['server', 'start', id]);
+    await waitForServerStatus(id, 'ACTIVE', { intervalMs: 500 });
+    assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'carried-over');
+  });
+
+  it('migrate, then revert → ACTIVE on A, running with its file; nothing left on B, the image deleted', async () => {
+    const id = await bootWithMarker('stays-home');
+    const { migration } = await migrateToB(id);
+
+    await openstack(['server', 'resize', 'revert', id]);
+    const server = await waitFor(
+      `server ${id} ACTIVE on ${a.host}`,
+      async () => {
+        const s = await showServer(id);
+        if (s.status === 'ERROR') throw new Error(`revert failed: ${s.fault?.message ?? 'no fault'}`);
+        const done = s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && s['OS-EXT-SRV-ATTR:host'] === a.host;
+        return done ? { done: true, value: s } : { done: false, seen: { status: s.status, task: s['OS-EXT-STS:task_state'], host: s['OS-EXT-SRV-ATTR:host'] } };
+      },
+      { intervalMs: 500, timeoutMs: 180_000 },
+    );
+    assert.equal(server['OS-EXT-SRV-ATTR:hypervisor_hostname'], a.host);
+    assert.equal((await migrationOf(id)).Status, 'reverted');
+    const onA = await a.docker.requireInstanceContainer(id);
+    assert.equal(onA.State.Running, true, "A's container runs again");
+    assert.equal((await a.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'stays-home');
+    assert.equal(await b.docker.instanceContainer(id), null, 'no container on B');
+    const onB = await b.docker.client.listContainers({ all: true });
+    assert.deepEqual(onB.map((c) => c.Names).flat(), confirmedOnB ? [`/nova-${confirmedOnB}`] : [], 'B holds nothing of this server');
+    assert.deepEqual(await providersOf(id), [providerA]);
+    assert.deepEqual(await providersOf(migration.UUID), []);
+    await waitFor(
+      `the temporary image ${migration.UUID} deleted`,
+      async () => ((await glanceImage(migration.UUID)) === null ? { done: true, value: null } : { done: false, seen: 'still there' }),
+      { intervalMs: 500, timeoutMs: 60_000 },
+    );
+    const revert = (await instanceActionsWithEvents(id)).find((x) => x.action === 'revertResize');
+    assert.deepEqual(
+      revert?.events.map((e) => `${e.event} ${e.result}`).sort(),
+      ['compute_finish_revert_resize Success', 'compute_revert_resize Success'],
+    );
+  });
+});
