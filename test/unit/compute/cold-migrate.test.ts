@@ -19,6 +19,12 @@ const F2 = {
   created_at: '2026-11-30T01:08:12Z', updated_at: null, deleted_at: null, deleted: false,
 };
 
+/** Lets the managers' promise chains run until `done` holds (no timers, a bounded number of turns). */
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  if (!done()) throw new Error('the condition never held');
+}
+
 describe('compute: cold migration and resize to another host (through a temporary Glance image)', () => {
   let cloud: TwoHosts;
 
@@ -249,6 +255,37 @@ describe('compute: cold migration and resize to another host (through a temporar
       assert.equal(await power(HOST_B, uuid), 'none');
       const faults = cloud.conductor.faults.filter((f) => f.instance_uuid === uuid);
       assert.ok(faults.some((f) => /refused to create the container/.test(f.message)), JSON.stringify(faults));
+    });
+
+    it('a restart of the source in the middle of the transfer (init_host, resize_migrating): the instance back as it was, the migration error, the image deleted', async () => {
+      cloud = await TwoHosts.create();
+      const uuid = await cloud.activeInstance(HOST_A);
+      let release!: (err: Error) => void;
+      cloud.migrationImages.holdUpload = new Promise<void>((_resolve, reject) => {
+        release = reject;
+      });
+      cloud.migrationImages.holdUpload.catch(() => undefined);
+      const scheduled = cloud.scheduleMove(uuid, HOST_B);
+      await cloud.rpc(HOST_B, 'prep_resize', scheduled.args, scheduled.context);
+      await waitUntil(() => cloud.row(uuid)['task_state'] === 'resize_migrating' && cloud.migrationImages.created.length === 1);
+
+      // What the restarted source's init_host does with an instance it finds in resize_migrating.
+      const context = { request_id: 'req-init-host', is_admin: true };
+      const found = await cloud.client.instanceGetByUuid(context, uuid, []);
+      await cloud.node(HOST_A).manager.resize.recoverInterruptedResize(context, found);
+      const row = cloud.row(uuid);
+      assert.deepEqual([row['vm_state'], row['task_state'], row['host']], ['active', null, HOST_A]);
+      assert.equal(cloud.conductor.migration(scheduled.migrationId)['status'], 'error');
+      assert.deepEqual(cloud.migrationImages.deleted, [scheduled.migrationUuid]);
+      assert.deepEqual(Object.keys(held(uuid)), [cloud.provider(HOST_A)]);
+      assert.equal(await power(HOST_A, uuid), PowerState.RUNNING);
+
+      // The interrupted cast (in a real restart it died with the process) ends without undoing that.
+      release(new Error('the process went away'));
+      await cloud.bus.drain();
+      assert.equal(cloud.row(uuid)['host'], HOST_A);
+      assert.equal(await power(HOST_A, uuid), PowerState.RUNNING);
+      assert.equal(await power(HOST_B, uuid), 'none');
     });
 
     it('a destination without a Glance service credential refuses in prep_resize; nothing is transferred', async () => {

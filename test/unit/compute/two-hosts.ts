@@ -37,6 +37,8 @@ export class FakeMigrationImages implements MigrationImagePort {
   failCreate: Error | null = null;
   failUpload: Error | null = null;
   failDelete: Error | null = null;
+  /** When set, uploads wait for this promise (a transfer in flight); it rejects to fail them. */
+  holdUpload: Promise<void> | null = null;
 
   async createMigrationImage(_context: RequestContext, image: MigrationImage): Promise<void> {
     if (this.failCreate) throw this.take('failCreate');
@@ -48,6 +50,7 @@ export class FakeMigrationImages implements MigrationImagePort {
   async uploadMigrationImage(_context: RequestContext, imageId: string, data: Readable): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of data) chunks.push(chunk as Buffer);
+    if (this.holdUpload) await this.holdUpload;
     if (this.failUpload) throw this.take('failUpload');
     if (!this.data.has(imageId)) throw new Error(`404 image ${imageId}`);
     this.data.set(imageId, Buffer.concat(chunks));
