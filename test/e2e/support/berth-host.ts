@@ -56,6 +56,11 @@ export interface StartOptions {
   readonly map?: boolean;
   /** How long Berth may take to be up (its log line, then nova-api's service list); default 120 s. */
   readonly upTimeoutMs?: number;
+  /**
+   * Wait for nova-api to list the service up (default true). A host an operator forced down never shows up, though
+   * it runs (and its init_host does its work) all the same: then only Berth's own log line is waited for.
+   */
+  readonly waitForServiceUp?: boolean;
 }
 
 export class BerthHost {
@@ -109,7 +114,9 @@ export class BerthHost {
     const berth = await startBerth({ host: this.host, config: mergeConfig(this.baseConfig(), options.config ?? {}) });
     this.current = berth;
     await berth.waitForLog((line) => line.msg === 'berth-compute is up', { timeoutMs: deadline - Date.now(), description: 'berth-compute is up' });
-    await waitForComputeService(this.host, 'up', { intervalMs: 500, timeoutMs: Math.max(deadline - Date.now(), 1_000) });
+    if (options.waitForServiceUp !== false) {
+      await waitForComputeService(this.host, 'up', { intervalMs: 500, timeoutMs: Math.max(deadline - Date.now(), 1_000) });
+    }
     const ms = Date.now() - started;
     if (options.map !== false) await this.map();
     return ms;
