@@ -4,7 +4,8 @@
 // `openstack server migrate --host B` (compute API 2.56) takes it to VERIFY_RESIZE on B with a running container that
 // has the file, carried in a temporary private image of the service project (berth-migration-<migration uuid>) that
 // the user never sees; `server resize confirm` makes it ACTIVE, removes A's container and A's allocation and deletes
-// the image. A second server is migrated and reverted: back on A, running, with its file; nothing left on B.
+// the image. A stopped server moves without being started, and a delete in VERIFY_RESIZE confirms first. A last
+// server is migrated and reverted: back on A, running, with its file; nothing left on B.
 import assert from 'node:assert/strict';
 
 import { buildBusyboxImage } from '../support/images';
@@ -108,7 +109,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
   }
 
   /** `openstack server migrate --host B` and the wait for VERIFY_RESIZE on B; the migration and its image. */
-  async function migrateToB(id: string): Promise<{ migration: MigrationRow; transfer: Image }> {
+  async function migrateToB(id: string, running = true): Promise<{ migration: MigrationRow; transfer: Image }> {
     const started = Date.now();
     await openstack(['--os-compute-api-version', '2.56', 'server', 'migrate', '--host', b.host, id]);
     const server = await waitForServerStatus(id, 'VERIFY_RESIZE', { intervalMs: 500, timeoutMs: 240_000 });
@@ -123,7 +124,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
 
     // The copy runs on B with the file; A keeps its container, stopped, for a revert.
     const onB = await b.docker.requireInstanceContainer(id);
-    assert.equal(onB.State.Running, true, 'a running container on B');
+    assert.equal(onB.State.Running, running, running ? 'a running container on B' : 'a container on B, not started');
     assert.equal(onB.Config.Labels?.['openstack.compute_host'], b.host);
     const onA = await a.docker.requireInstanceContainer(id);
     assert.equal(onA.State.Running, false, "A's container is stopped");
@@ -185,6 +186,22 @@ describe('cold migration between two Berth hosts (e2e)', function () {
     await openstack(['server', 'start', id]);
     await waitForServerStatus(id, 'ACTIVE', { intervalMs: 500 });
     assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'carried-over');
+  });
+
+  it('a STOPPED server moves without being started; deleted in VERIFY_RESIZE, it is confirmed first: nothing left anywhere', async () => {
+    const id = await bootWithMarker('stopped');
+    await openstack(['server', 'stop', id]);
+    await waitForServerStatus(id, 'SHUTOFF', { intervalMs: 500 });
+    const { migration } = await migrateToB(id, false);
+    const server = await showServer(id);
+    assert.equal(server['OS-EXT-STS:vm_state'], 'resized');
+
+    await a.deleteServer(id);
+    assert.equal(await a.docker.instanceContainer(id), null, "A's container is gone");
+    assert.equal(await b.docker.instanceContainer(id), null, "B's container is gone");
+    assert.deepEqual(await providersOf(id), []);
+    assert.deepEqual(await providersOf(migration.UUID), []);
+    assert.equal(await glanceImage(migration.UUID), null, 'the temporary image is deleted');
   });
 
   it('migrate, then revert → ACTIVE on A, running with its file; nothing left on B, the image deleted', async () => {
