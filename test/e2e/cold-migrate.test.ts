@@ -5,8 +5,10 @@
 // has the file, carried in a temporary private image of the service project (berth-migration-<migration uuid>) that
 // the user never sees; `server resize confirm` makes it ACTIVE, removes A's container and A's allocation and deletes
 // the image. A stopped server moves without being started, and a delete in VERIFY_RESIZE confirms first. A last
-// server is migrated and reverted: back on A, running, with its file; nothing left on B.
+// server is migrated and reverted: back on A, running, with its file; nothing left on B. And a resize that the
+// scheduler places on B (its flavor requires a trait only B's provider has) moves with the new flavor's limits.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 
 import { buildBusyboxImage } from '../support/images';
 import {
@@ -22,6 +24,7 @@ import {
   openstack,
   openstackJson,
   printMeasure,
+  providerTraits,
   requireControlPlane,
   requireDocker,
   showImage,
@@ -49,8 +52,11 @@ describe('cold migration between two Berth hosts (e2e)', function () {
   let flavor: Flavor;
   let providerA = '';
   let providerB = '';
-  /** The server the first test left on B (B's only container afterwards). */
-  let confirmedOnB = '';
+  /** Only B's provider carries it: a flavor requiring it makes the scheduler place a resize on B. */
+  const trait = `CUSTOM_BERTH_E2E_COLDMIG_${randomBytes(3).toString('hex').toUpperCase()}`;
+  let traitCreated = false;
+  /** The servers the tests leave on B (B's only containers afterwards). */
+  const leftOnB = new Set<string>();
   /** Temporary images a failed run may leave behind (deleted in `after`, a missing one is fine). */
   const transferImages = new Set<string>();
 
@@ -76,6 +82,8 @@ describe('cold migration between two Berth hosts (e2e)', function () {
       // A first: it deletes the servers (wherever they are, B must still run), the image and the flavor.
       await a?.cleanup();
       await b?.cleanup();
+      // B's provider went with B's service record: nothing carries the trait any more.
+      if (traitCreated) await openstack(['--os-placement-api-version', '1.6', 'trait', 'delete', trait]).catch(() => undefined);
     } finally {
       await engine?.destroy();
     }
@@ -149,7 +157,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
 
   it('migrate --host B → VERIFY_RESIZE on B with the file; confirm → ACTIVE, A emptied, the image deleted', async () => {
     const id = await bootWithMarker('carried-over');
-    confirmedOnB = id;
+    leftOnB.add(id);
     const { migration } = await migrateToB(id);
     assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'carried-over');
 
@@ -226,7 +234,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
     assert.equal((await a.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'stays-home');
     assert.equal(await b.docker.instanceContainer(id), null, 'no container on B');
     const onB = await b.docker.client.listContainers({ all: true });
-    assert.deepEqual(onB.map((c) => c.Names).flat(), confirmedOnB ? [`/nova-${confirmedOnB}`] : [], 'B holds nothing of this server');
+    assert.deepEqual(onB.map((c) => c.Names).flat().sort(), [...leftOnB].map((u) => `/nova-${u}`).sort(), 'B holds nothing of this server');
     assert.deepEqual(await providersOf(id), [providerA]);
     assert.deepEqual(await providersOf(migration.UUID), []);
     await waitFor(
@@ -239,5 +247,45 @@ describe('cold migration between two Berth hosts (e2e)', function () {
       revert?.events.map((e) => `${e.event} ${e.result}`).sort(),
       ['compute_finish_revert_resize Success', 'compute_revert_resize Success'],
     );
+  });
+  it('a resize the scheduler places on B (a flavor only B offers): the copy has the new limits, A kept the old ones; confirm', async () => {
+    await openstack(['--os-placement-api-version', '1.6', 'trait', 'create', trait]);
+    traitCreated = true;
+    await openstack(['--os-placement-api-version', '1.6', 'resource', 'provider', 'trait', 'set', ...[...(await providerTraits(providerB)), trait].flatMap((t) => ['--trait', t]), providerB]);
+    const bigger = await a.createFlavor({ vcpus: 2, ramMb: 128, diskGb: 1, properties: { [`trait:${trait}`]: 'required' } });
+    const id = await bootWithMarker('resized-away');
+    leftOnB.add(id);
+
+    await openstack(['server', 'resize', '--flavor', bigger.id, id]);
+    const server = await waitForServerStatus(id, 'VERIFY_RESIZE', { intervalMs: 500, timeoutMs: 240_000 });
+    assert.equal(server['OS-EXT-SRV-ATTR:host'], b.host);
+    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
+    const migration = rows.find((r) => r.Type === 'resize');
+    assert.ok(migration, 'a resize migration');
+    transferImages.add(migration.UUID);
+    assert.deepEqual([migration.Status, migration['Source Compute'], migration['Dest Compute']], ['finished', a.host, b.host]);
+    const onB = await b.docker.requireInstanceContainer(id);
+    assert.deepEqual([onB.State.Running, Number(onB.HostConfig.Memory), Number(onB.HostConfig.NanoCpus)], [true, 128 * 1024 * 1024, 2e9]);
+    const onA = await a.docker.requireInstanceContainer(id);
+    assert.deepEqual([onA.State.Running, Number(onA.HostConfig.Memory)], [false, flavor.ram * 1024 * 1024]);
+    assert.equal((await b.docker.execInInstance(id, ['cat', '/migrate-marker'])).trim(), 'resized-away');
+    const heldByMigration = await consumerAllocations(migration.UUID);
+    assert.deepEqual(heldByMigration.map((r) => [r.resource_provider, r.resources['MEMORY_MB']]), [[providerA, flavor.ram]]);
+    const heldByServer = await consumerAllocations(id);
+    assert.deepEqual(heldByServer.map((r) => [r.resource_provider, r.resources['MEMORY_MB']]), [[providerB, 128]]);
+
+    await openstack(['server', 'resize', 'confirm', id]);
+    await waitFor(
+      `the resize of ${id} confirmed`,
+      async () => {
+        const m = (await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id])).find((r) => r.Type === 'resize');
+        return m?.Status === 'confirmed' ? { done: true, value: m } : { done: false, seen: m?.Status };
+      },
+      { intervalMs: 500, timeoutMs: 120_000 },
+    );
+    await waitForServerStatus(id, 'ACTIVE', { intervalMs: 500, timeoutMs: 60_000 });
+    assert.equal(await a.docker.instanceContainer(id), null, "A's container is gone");
+    assert.deepEqual(await providersOf(migration.UUID), []);
+    assert.equal(await glanceImage(migration.UUID), null, 'the temporary image is deleted');
   });
 });
