@@ -118,6 +118,15 @@ describe('compute: cold migration and resize to another host (through a temporar
         ['compute_finish_resize', HOST_B, 'Success'],
       ]);
       assert.deepEqual(cloud.conductor.faults, []);
+      // Nova's notifications, each from the host that runs the step.
+      assert.deepEqual(cloud.notifier.statesFor(r.context.request_id), [
+        'resize_prep.start active/resize_prep',
+        'resize_prep.end active/resize_prep',
+        'resize.start active/resize_migrating',
+        'resize.end active/resize_migrated',
+        'resize_finish.start active/resize_finish',
+        'resize_finish.end resized/',
+      ]);
     });
 
     it('a resize to another host gives the copy the new flavor\'s limits; the source keeps its old ones', async () => {
