@@ -1,6 +1,6 @@
 // The casts one nova-compute sends another during a resize (nova/compute/rpcapi.py, Zed: version 6.0, topic
-// `compute`, server = the host that runs the next step). On a Berth host source and destination are the same host,
-// so these go to our own `compute.<host>` queue and arrive as any other cast would.
+// `compute`, server = the host that runs the next step): our own `compute.<host>` queue for a same-host resize, the
+// other host's for a move between Berth hosts.
 import type { RequestContext, RpcCaller, Target } from '../messaging/types';
 import { serializeEntity, type Flavor, type Instance, type Migration, type NovaObject } from '../objects';
 

@@ -1256,6 +1256,11 @@ export class ComputeManager {
         // Nova destroys such a guest only after an evacuation it has a record of (init_host did those); without one, a
         // live instance placed elsewhere is an operator's puzzle (a renamed host?), not something to destroy unasked.
         if (instance !== null && instance.get('host') !== this.host && instance.get('host') !== null) {
+          // A cross-host resize or migration keeps the source's stopped container until confirm or revert.
+          if (instance.get('vm_state') === VmState.RESIZED || String(instance.get('task_state') ?? '').startsWith('resize_')) {
+            log.debug({ name: info.name, instance_host: instance.get('host') }, 'The source container of a move to %s, kept until it is confirmed or reverted', String(instance.get('host')));
+            continue;
+          }
           log.warn({ name: info.name, instance_host: instance.get('host') }, 'A container of this host belongs to an instance Nova places on %s; leaving it alone', String(instance.get('host')));
         }
         continue;

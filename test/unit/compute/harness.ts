@@ -11,7 +11,7 @@ import { ComputeRpcApi } from '../../../src/compute/compute-rpcapi';
 import { ResourceTracker, type ResourceTrackerOptions } from '../../../src/compute/resource-tracker';
 import { computeEndpoints } from '../../../src/compute/rpc-endpoint';
 import { ConductorClient } from '../../../src/conductor';
-import { silentLogger } from '../../../src/log';
+import { silentLogger, type Logger } from '../../../src/log';
 import type { IncomingCall, RequestContext, RpcCaller, RpcHandler, Target } from '../../../src/messaging/types';
 import { FakeConductor } from './fake-conductor';
 import { FakeImages, FakePlacement, FakeScheduler, RecordingNotifier } from './fakes';
@@ -21,6 +21,8 @@ export interface HarnessOptions {
   readonly manager?: Partial<ComputeManagerOptions>;
   readonly driver?: FakeDriverOptions;
   readonly tracker?: Partial<ResourceTrackerOptions>;
+  /** Where the manager, driver and tracker log (default: nowhere). */
+  readonly logger?: Logger;
 }
 
 export interface ApiRequest {
@@ -100,7 +102,7 @@ export class Harness {
   readonly baseapi: Readonly<Record<string, RpcHandler>>;
 
   private constructor(readonly statePath: string, options: HarnessOptions) {
-    const logger = silentLogger();
+    const logger = options.logger ?? silentLogger();
     this.driver = new FakeDriver({ logger, ...options.driver });
     this.tracker = new ResourceTracker(
       {

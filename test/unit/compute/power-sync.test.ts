@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import type { LifecycleTransition } from '../../../driver/driver';
 import { PowerState } from '../../../driver/driver';
+import { captureLogger } from '../config/helpers';
 import { Harness, deferred, settle, userContext } from './harness';
 import { berthSaves } from './lifecycle-capture';
 
@@ -225,6 +226,20 @@ describe('compute: power-state sync', () => {
       gate.resolve();
       await deleting;
       assert.deepEqual(await h.driver.listInstances(), []);
+    });
+
+    it('_cleanup_running_deleted_instances leaves a container of an instance Nova places elsewhere: a warning, except for the source copy of a move', async () => {
+      const log = captureLogger();
+      const other = await Harness.create({ logger: log.logger });
+      const moved = await other.activeInstance();
+      const renamed = await other.activeInstance();
+      // A move to another host waiting in VERIFY_RESIZE keeps the stopped source container; the other one is a puzzle.
+      Object.assign(other.row(moved), { host: 'elsewhere', vm_state: 'resized' });
+      Object.assign(other.row(renamed), { host: 'elsewhere' });
+      await other.manager.reapOrphans(userContext());
+      assert.deepEqual((await other.driver.listInstances()).map((i) => i.uuid).sort(), [moved, renamed].sort(), 'nothing destroyed');
+      const warned = log.at('warn').filter((line) => /belongs to an instance Nova places on/.test(line.msg));
+      assert.deepEqual(warned.map((line) => line['instance_uuid']), [renamed]);
     });
   });
 });
