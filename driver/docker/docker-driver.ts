@@ -161,8 +161,28 @@ export class DockerDriver implements ComputeDriver {
 
   async spawn(instance: InstanceSpec, image: ImageSource, options: SpawnOptions = {}): Promise<void> {
     const log = this.logger.child({ instance_uuid: instance.uuid });
+    if (options.injectedFiles?.length) log.warn({ count: options.injectedFiles.length }, 'injected files are not supported by the docker driver; ignored');
+    // nova-api generates an admin password for every boot; like libvirt without inject_password, it is not used.
+    if (options.adminPassword) log.debug('setting an admin password is not supported by the docker driver; ignored');
+    const container = await this.createFromImage(instance, image, log);
+    await this.startCreated(instance, container, log);
+    log.info({ container_id: container.id, image_id: image.id }, 'instance spawned');
+  }
+
+  async finishMigration(instance: InstanceSpec, image: ImageSource, powerOn: boolean): Promise<void> {
+    const log = this.logger.child({ instance_uuid: instance.uuid });
+    const container = await this.createFromImage(instance, image, log);
+    // A STOPPED instance is created, never started (Nova's finish_migration with power_on=False).
+    if (powerOn) await this.startCreated(instance, container, log);
+    log.info({ container_id: container.id, image_id: image.id, started: powerOn }, 'migrated instance created');
+  }
+
+  /**
+   * The container of an instance, created (not started) from a Glance image: everything that can be refused is
+   * refused before anything is downloaded or created; the image is loaded into the cache when it is not there.
+   */
+  private async createFromImage(instance: InstanceSpec, image: ImageSource, log: Logger): Promise<Docker.Container> {
     const { images, hostCpus } = this.connected();
-    // Everything that can be refused is refused before anything is downloaded or created.
     if (image.containerFormat !== 'docker') {
       throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
     }
@@ -171,10 +191,6 @@ export class DockerDriver implements ComputeDriver {
     if (create.skippedMetadataKeys.length) {
       log.warn({ keys: create.skippedMetadataKeys }, 'metadata keys that are not environment variable names were not passed');
     }
-    if (options.injectedFiles?.length) log.warn({ count: options.injectedFiles.length }, 'injected files are not supported by the docker driver; ignored');
-    // nova-api generates an admin password for every boot; like libvirt without inject_password, it is not used.
-    if (options.adminPassword) log.debug('setting an admin password is not supported by the docker driver; ignored');
-
     // In use from the cache lookup until the container exists (then the engine itself refuses to remove the image).
     const unpin = images.pin(image.id);
     let container: Docker.Container;
@@ -190,45 +206,20 @@ export class DockerDriver implements ComputeDriver {
       unpin();
     }
     this.ownedIds.set(instance.uuid, container.id);
+    return container;
+  }
+
+  /** Starts a container createFromImage made; on failure it goes, so nothing is left behind. */
+  private async startCreated(instance: InstanceSpec, container: Docker.Container, log: Logger): Promise<void> {
     try {
       await this.request(`start of ${containerName(instance.uuid)}`, (signal) => container.start({ abortSignal: signal }));
     } catch (error) {
-      // Spawn leaves nothing behind: the container goes with the failure.
       this.ownedIds.delete(instance.uuid);
       await this.request('remove', (signal) => container.remove({ force: true, v: true, abortSignal: signal })).catch((cleanup: unknown) => {
         if (dockerStatus(cleanup) !== 404) log.error({ err: cleanup }, 'could not remove the container of a failed spawn');
       });
       throw toDriverError(error, `start of ${containerName(instance.uuid)}`);
     }
-    log.info({ container_id: container.id, image_id: image.id }, 'instance spawned');
-  }
-
-  async finishMigration(instance: InstanceSpec, image: ImageSource, powerOn: boolean): Promise<void> {
-    // A booted spawn already does everything a started move needs (checks, cache, create, start, clean-up).
-    if (powerOn) return this.spawn(instance, image);
-    const log = this.logger.child({ instance_uuid: instance.uuid });
-    const { images, hostCpus } = this.connected();
-    if (image.containerFormat !== 'docker') {
-      throw new InvalidImage(image.id, `container_format is ${image.containerFormat}; this driver runs only docker images`);
-    }
-    const policy = containerPolicy(instance.flavor, this.options);
-    const create = containerCreateOptions(instance, { ref: cachedImageRef(image), source: image }, policy, this.options, hostCpus);
-    // The instance was STOPPED: created, never started (Nova's finish_migration with power_on=False).
-    const unpin = images.pin(image.id);
-    let container: Docker.Container;
-    try {
-      await images.ensure(image);
-      try {
-        container = await this.request(`create of ${containerName(instance.uuid)}`, (signal) => this.docker.createContainer({ ...create.body, abortSignal: signal }));
-      } catch (error) {
-        if (dockerStatus(error) === 409) throw new DriverError(`A container named ${containerName(instance.uuid)} already exists`, { cause: error });
-        throw toDriverError(error, `create of ${containerName(instance.uuid)}`);
-      }
-    } finally {
-      unpin();
-    }
-    this.ownedIds.set(instance.uuid, container.id);
-    log.info({ container_id: container.id, image_id: image.id }, 'migrated instance created (not started: it was stopped)');
   }
 
   async destroy(instance: InstanceRef): Promise<void> {

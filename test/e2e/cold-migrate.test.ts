@@ -10,38 +10,30 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 
-import { buildBusyboxImage } from '../support/images';
 import {
   AIO,
   BerthHost,
+  consumerAllocations,
   type Flavor,
   type Image,
-  OpenStackCliError,
-  PrivateDockerd,
-  consumerAllocations,
-  findResourceProvider,
   instanceActionsWithEvents,
+  type MigrationRow,
+  onlyMigration,
   openstack,
+  OpenStackCliError,
   openstackJson,
   printMeasure,
+  PrivateDockerd,
   providerTraits,
   requireControlPlane,
   requireDocker,
+  serverMigrations,
   showImage,
   showServer,
+  startTwoHosts,
   waitFor,
   waitForServerStatus,
 } from './support';
-
-/** A row of `openstack server migration list -f json` at microversion 2.80. */
-interface MigrationRow {
-  readonly Id: number;
-  readonly UUID: string;
-  readonly Status: string;
-  readonly Type: string;
-  readonly 'Source Compute': string;
-  readonly 'Dest Compute': string;
-}
 
 describe('cold migration between two Berth hosts (e2e)', function () {
   this.timeout(600_000);
@@ -63,17 +55,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
   before(async function () {
     await requireControlPlane(this);
     await requireDocker(this);
-    engine = await PrivateDockerd.start('coldmig');
-    a = new BerthHost({ suite: 'coldmig-a' });
-    b = new BerthHost({ suite: 'coldmig-b', docker: engine });
-    const tar = buildBusyboxImage('berth-e2e-coldmig:latest');
-    await Promise.all([a.start(), b.start()]);
-    image = await a.uploadImage({ file: (await tar).tarPath });
-    flavor = await a.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
-    const [rpA, rpB] = await Promise.all([findResourceProvider(a.host), findResourceProvider(b.host)]);
-    assert.ok(rpA && rpB, 'both hosts have a resource provider');
-    providerA = rpA.uuid;
-    providerB = rpB.uuid;
+    ({ engine, a, b, image, flavor, providerA, providerB } = await startTwoHosts('coldmig'));
   });
 
   after(async function () {
@@ -91,12 +73,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
 
   const providersOf = async (consumer: string): Promise<string[]> => (await consumerAllocations(consumer)).map((r) => r.resource_provider).sort();
 
-  async function migrationOf(id: string): Promise<MigrationRow> {
-    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
-    const migrations = rows.filter((r) => r.Type === 'migration');
-    assert.equal(migrations.length, 1, 'one migration');
-    return migrations[0] as MigrationRow;
-  }
+  const migrationOf = (id: string): Promise<MigrationRow> => onlyMigration(id, 'migration');
 
   /** `image show` as admin, or null when Glance has no such image. */
   async function glanceImage(id: string): Promise<Image | null> {
@@ -259,7 +236,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
     await openstack(['server', 'resize', '--flavor', bigger.id, id]);
     const server = await waitForServerStatus(id, 'VERIFY_RESIZE', { intervalMs: 500, timeoutMs: 240_000 });
     assert.equal(server['OS-EXT-SRV-ATTR:host'], b.host);
-    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
+    const rows = await serverMigrations(id);
     const migration = rows.find((r) => r.Type === 'resize');
     assert.ok(migration, 'a resize migration');
     transferImages.add(migration.UUID);
@@ -278,7 +255,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
     await waitFor(
       `the resize of ${id} confirmed`,
       async () => {
-        const m = (await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id])).find((r) => r.Type === 'resize');
+        const m = (await serverMigrations(id)).find((r) => r.Type === 'resize');
         return m?.Status === 'confirmed' ? { done: true, value: m } : { done: false, seen: m?.Status };
       },
       { intervalMs: 500, timeoutMs: 120_000 },

@@ -6,34 +6,25 @@
 // A's provider and completes the migration — Nova's _destroy_evacuated_instances.
 import assert from 'node:assert/strict';
 
-import { buildBusyboxImage } from '../support/images';
 import {
   BerthHost,
+  consumerAllocations,
   type Flavor,
   type Image,
-  PrivateDockerd,
-  consumerAllocations,
-  findResourceProvider,
   instanceActionsWithEvents,
+  type MigrationRow,
+  onlyMigration,
   openstack,
-  openstackJson,
   printMeasure,
+  PrivateDockerd,
   requireControlPlane,
   requireDocker,
   runWithOpenrc,
   showServer,
+  startTwoHosts,
   waitFor,
   waitForComputeService,
 } from './support';
-
-/** A row of `openstack server migration list -f json` at microversion 2.80. */
-interface MigrationRow {
-  readonly Id: number;
-  readonly Status: string;
-  readonly Type: string;
-  readonly 'Source Compute': string;
-  readonly 'Dest Compute': string;
-}
 
 /** `openstack compute service set --down|--up HOST nova-compute` (forced_down needs microversion 2.11). */
 function forceDown(host: string, down: boolean): Promise<string> {
@@ -55,17 +46,7 @@ describe('evacuate between two Berth hosts (e2e)', function () {
   before(async function () {
     await requireControlPlane(this);
     await requireDocker(this);
-    engine = await PrivateDockerd.start('evacuate');
-    a = new BerthHost({ suite: 'evac-a' });
-    b = new BerthHost({ suite: 'evac-b', docker: engine });
-    const tar = buildBusyboxImage('berth-e2e-evacuate:latest');
-    await Promise.all([a.start(), b.start()]);
-    image = await a.uploadImage({ file: (await tar).tarPath });
-    flavor = await a.createFlavor({ vcpus: 1, ramMb: 64, diskGb: 1 });
-    const [rpA, rpB] = await Promise.all([findResourceProvider(a.host), findResourceProvider(b.host)]);
-    assert.ok(rpA && rpB, 'both hosts have a resource provider');
-    providerA = rpA.uuid;
-    providerB = rpB.uuid;
+    ({ engine, a, b, image, flavor, providerA, providerB } = await startTwoHosts('evacuate'));
   });
 
   after(async function () {
@@ -83,12 +64,7 @@ describe('evacuate between two Berth hosts (e2e)', function () {
 
   const providersOf = async (consumer: string): Promise<string[]> => (await consumerAllocations(consumer)).map((r) => r.resource_provider).sort();
 
-  async function evacuationMigration(): Promise<MigrationRow> {
-    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
-    const evacuations = rows.filter((r) => r.Type === 'evacuation');
-    assert.equal(evacuations.length, 1, 'one evacuation migration');
-    return evacuations[0] as MigrationRow;
-  }
+  const evacuationMigration = (): Promise<MigrationRow> => onlyMigration(id, 'evacuation');
 
   it('boots on A; A dies and is forced down; the evacuation brings the server up on B from its image', async function () {
     const { server } = await a.bootServer({ flavor: flavor.id, image: image.id });

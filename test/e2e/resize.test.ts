@@ -11,38 +11,27 @@ import type Docker from 'dockerode';
 
 import { buildBusyboxImage } from '../support/images';
 import {
-  BerthHost,
   type Allocation,
+  BerthHost,
+  consumerAllocations,
+  findResourceProvider,
   type Flavor,
   type Image,
   type InstanceAction,
-  consumerAllocations,
-  findResourceProvider,
   instanceActionsWithEvents,
+  type MigrationRow,
   openstack,
-  openstackJson,
   printMeasure,
   providerTraits,
   requireControlPlane,
   requireDocker,
+  serverMigrations,
   showServer,
   waitForServerStatus,
 } from './support';
 
 const MIB = 1024 * 1024;
 const NANO = 1e9;
-
-/** A row of `openstack server migration list -f json` at microversion 2.80. */
-interface MigrationRow {
-  readonly Id: number;
-  readonly UUID: string;
-  readonly Status: string;
-  readonly Type: string;
-  readonly 'Source Compute': string;
-  readonly 'Dest Compute': string;
-  readonly 'Old Flavor': number;
-  readonly 'New Flavor': number;
-}
 
 describe('resize on the Docker driver (e2e)', function () {
   this.timeout(300_000);
@@ -98,7 +87,7 @@ describe('resize on the Docker driver (e2e)', function () {
   const resources = (flavor: Flavor) => ({ VCPU: flavor.vcpus, MEMORY_MB: flavor.ram, DISK_GB: flavor.disk });
 
   async function migrations(id: string): Promise<MigrationRow[]> {
-    const rows = await openstackJson<MigrationRow[]>(['--os-compute-api-version', '2.80', 'server', 'migration', 'list', '--server', id]);
+    const rows = await serverMigrations(id);
     return rows.sort((a, b) => a.Id - b.Id);
   }
 

@@ -13,3 +13,4 @@ export * from './placement';
 export * from './rabbit';
 export * from './repo-root';
 export * from './wait';
+export * from './migrations';

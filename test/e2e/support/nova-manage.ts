@@ -7,9 +7,28 @@ export function novaManage(args: readonly string[], options: CliOptions = {}): P
   return runWithOpenrc('/usr/sbin/runuser', ['-u', 'nova', '--', '/usr/bin/nova-manage', '--config-file', AIO.novaConf, ...args], options);
 }
 
-/** Maps new compute hosts to cell1; without it the scheduler never picks them. Resolves with the --verbose report. */
+/** discover_hosts runs of this process, one after the other (see discoverHosts). */
+let discovering: Promise<unknown> = Promise.resolve();
+
+/**
+ * Maps new compute hosts to cell1; without it the scheduler never picks them. Resolves with the --verbose report.
+ * Two discover_hosts at once may both try to map the same new host: the loser exits 2 (HostMappingExists, "should
+ * not be run in parallel"). So this process runs them one at a time, and a run that lost to another process's
+ * anyway is repeated once: by then the host is mapped and the repeat finds nothing to do.
+ */
 export function discoverHosts(options?: CliOptions): Promise<string> {
-  return novaManage(['cell_v2', 'discover_hosts', '--verbose'], options);
+  const run = async (): Promise<string> => {
+    const args = ['cell_v2', 'discover_hosts', '--verbose'];
+    try {
+      return await novaManage(args, options);
+    } catch (error) {
+      if (!/exit code 2\b/.test(String((error as Error).message))) throw error;
+      return novaManage(args, options);
+    }
+  };
+  const next = discovering.then(run, run);
+  discovering = next.catch(() => undefined);
+  return next;
 }
 
 export interface HostMapping {
