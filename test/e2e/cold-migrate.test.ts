@@ -194,16 +194,7 @@ describe('cold migration between two Berth hosts (e2e)', function () {
     const { migration } = await migrateToB(id);
 
     await openstack(['server', 'resize', 'revert', id]);
-    const server = await waitFor(
-      `server ${id} ACTIVE on ${a.host}`,
-      async () => {
-        const s = await showServer(id);
-        if (s.status === 'ERROR') throw new Error(`revert failed: ${s.fault?.message ?? 'no fault'}`);
-        const done = s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && s['OS-EXT-SRV-ATTR:host'] === a.host;
-        return done ? { done: true, value: s } : { done: false, seen: { status: s.status, task: s['OS-EXT-STS:task_state'], host: s['OS-EXT-SRV-ATTR:host'] } };
-      },
-      { intervalMs: 500, timeoutMs: 180_000 },
-    );
+    const server = await waitForServerStatus(id, 'ACTIVE', { host: a.host, intervalMs: 500, timeoutMs: 180_000 });
     assert.equal(server['OS-EXT-SRV-ATTR:hypervisor_hostname'], a.host);
     assert.equal((await migrationOf(id)).Status, 'reverted');
     const onA = await a.docker.requireInstanceContainer(id);

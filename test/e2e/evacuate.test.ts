@@ -22,7 +22,7 @@ import {
   runWithOpenrc,
   showServer,
   startTwoHosts,
-  waitFor,
+  waitForServerStatus,
   waitForComputeService,
 } from './support';
 
@@ -82,16 +82,7 @@ describe('evacuate between two Berth hosts (e2e)', function () {
     // Debian 12's openstackclient (6.0) sends the evacuation but then fails on the empty answer of microversions ≥ 2.14
     // ('TupleWithMeta' object has no attribute 'to_dict'); the nova CLI of the same release reads it right.
     await runWithOpenrc('/usr/bin/nova', ['--os-compute-api-version', '2.29', 'evacuate', id, b.host]);
-    const moved = await waitFor(
-      `server ${id} ACTIVE on ${b.host}`,
-      async () => {
-        const s = await showServer(id);
-        if (s.status === 'ERROR') throw new Error(`evacuation failed: ${s.fault?.message ?? 'no fault'}`);
-        const done = s.status === 'ACTIVE' && s['OS-EXT-STS:task_state'] === null && s['OS-EXT-SRV-ATTR:host'] === b.host;
-        return done ? { done: true, value: s } : { done: false, seen: { status: s.status, task: s['OS-EXT-STS:task_state'], host: s['OS-EXT-SRV-ATTR:host'] } };
-      },
-      { intervalMs: 500, timeoutMs: 180_000 },
-    );
+    const moved = await waitForServerStatus(id, 'ACTIVE', { host: b.host, intervalMs: 500, timeoutMs: 180_000 });
     printMeasure('evacuate → ACTIVE on B', (Date.now() - started) / 1000, 's');
     assert.equal(moved['OS-EXT-SRV-ATTR:hypervisor_hostname'], b.host);
     assert.ok([1, 'Running'].includes(moved['OS-EXT-STS:power_state']), `power state ${String(moved['OS-EXT-STS:power_state'])}`);

@@ -42,28 +42,34 @@ export async function findServer(idOrName: string, options?: CliOptions): Promis
   }
 }
 
-export interface ServerWaitOptions extends WaitOptions, CliOptions {}
+export interface ServerWaitOptions extends WaitOptions, CliOptions {
+  /** Also wait until the server is on this compute host (a move). */
+  readonly host?: string;
+}
 
 /**
- * Waits until the server's status is `status` (and no task is running). A server that goes to ERROR (when waiting for
- * something else) or vanishes ends the wait at once with a ServerStatusError carrying its fault.
+ * Waits until the server's status is `status` (and no task is running, and it is on `options.host` when given). A
+ * server that goes to ERROR (when waiting for something else) or vanishes ends the wait at once with a
+ * ServerStatusError carrying its fault.
  */
 export function waitForServerStatus(id: string, status: string, options: ServerWaitOptions = {}): Promise<Server> {
+  const { host, ...cli } = options;
   return waitFor(
-    `server ${id} to be ${status}`,
+    `server ${id} to be ${status}${host === undefined ? '' : ` on ${host}`}`,
     async () => {
-      const server = await findServer(id, options);
+      const server = await findServer(id, cli);
       if (server === null) throw new ServerStatusError(`server ${id} vanished while waiting for ${status}`, null);
-      if (server.status === status && server['OS-EXT-STS:task_state'] === null) return { done: true, value: server };
+      const there = host === undefined || server['OS-EXT-SRV-ATTR:host'] === host;
+      if (server.status === status && server['OS-EXT-STS:task_state'] === null && there) return { done: true, value: server };
       if (server.status === 'ERROR' && status !== 'ERROR') {
         throw new ServerStatusError(
           `server ${id} went to ERROR while waiting for ${status}: ${server.fault?.message ?? 'no fault recorded'}`,
           server,
         );
       }
-      return { done: false, seen: { status: server.status, task_state: server['OS-EXT-STS:task_state'] } };
+      return { done: false, seen: { status: server.status, task_state: server['OS-EXT-STS:task_state'], host: server['OS-EXT-SRV-ATTR:host'] } };
     },
-    { timeoutMs: 120_000, ...options },
+    { timeoutMs: 120_000, ...cli },
   );
 }
 
