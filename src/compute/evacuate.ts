@@ -10,17 +10,15 @@
 //
 // Migration status, as Nova: 'accepted' (nova-api) → 'pre-migrating' (the rebuild claim here) → 'done' (finished
 // here) or 'failed' (anything went wrong here) → 'completed' (the source cleaned up after itself).
-import type { ComputeDriver, InstanceRef, PowerState as PowerStateT } from '../../driver/driver';
+import type { InstanceRef, PowerState as PowerStateT } from '../../driver/driver';
 import { InstanceNotFound as DriverInstanceNotFound } from '../../driver/driver';
 import type { Logger } from '../log';
 import { RemoteFailure } from '../messaging/failure';
 import type { RequestContext } from '../messaging/types';
 import type { Flavor, Instance, Migration } from '../objects';
-import type { ConductorClient } from '../conductor';
-import type { InstanceNotifier } from '../notifications/types';
 import { fromDriverError, isFailure, novaError } from './exceptions';
 import { instanceSpec } from './instance-spec';
-import type { ImagePort, PlacementPort, ResourceTrackerPort, SchedulerPort } from './ports';
+import type { ComputeManagerDeps } from './manager';
 import { instanceFaultRollback } from './resize';
 import { applyMigrationContext } from './resource-tracker';
 import { TaskState, VmState } from './states';
@@ -28,18 +26,12 @@ import { TaskState, VmState } from './states';
 /** _destroy_evacuated_instances: migrations still accepted or under way count too, so no instance runs twice. */
 export const EVACUATION_STATUSES_TO_CLEAN = Object.freeze(['accepted', 'pre-migrating', 'done']);
 
-export interface EvacuateDeps {
+/** The manager's own ports, plus what the evacuation needs of the manager itself. */
+export interface EvacuateDeps
+  extends Pick<ComputeManagerDeps, 'conductor' | 'driver' | 'placement' | 'images' | 'scheduler' | 'resourceTracker' | 'notifier' | 'logger'> {
   readonly host: string;
   readonly nodename: string;
   readonly instanceNameTemplate: string;
-  readonly conductor: ConductorClient;
-  readonly driver: ComputeDriver;
-  readonly placement: PlacementPort;
-  readonly images: ImagePort;
-  readonly scheduler: SchedulerPort;
-  readonly resourceTracker: ResourceTrackerPort;
-  readonly notifier: InstanceNotifier;
-  readonly logger: Logger;
   readonly ref: (instance: Instance) => InstanceRef;
   readonly getPowerState: (instance: Instance) => Promise<PowerStateT>;
   /** The decorated stop_instance(clean_shutdown=False) (its own compute_stop_instance event), lock already held. */
